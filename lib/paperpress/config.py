@@ -1,0 +1,174 @@
+"""Settings and topics: read once (environment, .env, topics.yml) and passed explicitly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Mapping
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ARXIV_FIRST_DAY = dt.date(1991, 8, 14)
+DEFAULT_ARXIV_API_URL = "https://export.arxiv.org/api/query"
+DEFAULT_OPENALEX_URL = "https://api.openalex.org"
+DEFAULT_MODEL = "gemini-2.5-flash-lite"
+
+
+class PaperpressError(Exception):
+    """A bad input or environment: reported as one line, exit code 2, nothing written."""
+
+
+class Topic(BaseModel):
+    """One topic of topics.yml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
+    name: str = Field(min_length=1, max_length=80)
+    language: Literal["zh", "en"] = "en"
+    query: str = Field(min_length=1)
+    categories: tuple[str, ...] = ()
+    max_papers: int = Field(default=20, ge=1, le=200)
+    window_days: int = Field(default=1, ge=1, le=31)
+    model: str | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _ascii_query(cls, query: str) -> str:
+        # arXiv's search index is ASCII: a non-ASCII query silently matches nothing.
+        if not query.isascii():
+            raise ValueError("arXiv queries must be ASCII (write the English terms)")
+        return query
+
+
+class TopicsFile(BaseModel):
+    """The whole topics.yml: a list of topics under `topics:`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topics: list[Topic] = Field(min_length=1)
+
+    @field_validator("topics")
+    @classmethod
+    def _unique_slugs(cls, topics: list[Topic]) -> list[Topic]:
+        slugs = [t.slug for t in topics]
+        dupes = sorted({s for s in slugs if slugs.count(s) > 1})
+        if dupes:
+            raise ValueError(f"duplicate slug(s): {', '.join(dupes)}")
+        return topics
+
+
+def describe_error(path: Path, data: object, err: ValidationError) -> str:
+    """One line naming the file, the topic and the field of the first validation error."""
+    first = err.errors()[0]
+    loc = list(first["loc"])
+    where = ""
+    if len(loc) >= 2 and loc[0] == "topics" and isinstance(loc[1], int):
+        try:
+            slug = data["topics"][loc[1]].get("slug")  # type: ignore[index]
+        except (AttributeError, IndexError, KeyError, TypeError):
+            slug = None
+        where = f"topic '{slug}'" if slug else f"topic #{loc[1] + 1}"
+        loc = loc[2:]
+    field_name = ".".join(str(p) for p in loc) or "topics"
+    parts = [str(path)] + ([where] if where else []) + [f"field '{field_name}': {first['msg']}"]
+    return ": ".join(parts)
+
+
+def load_topics(path: str | Path) -> dict[str, Topic]:
+    """Read and validate a topics file into {slug: Topic}; raise PaperpressError on any problem."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PaperpressError(f"{path}: cannot read topics file ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise PaperpressError(f"{path}: not valid YAML{at}") from exc
+    if not isinstance(data, dict):
+        raise PaperpressError(f"{path}: expected a mapping with a 'topics:' list")
+    try:
+        parsed = TopicsFile.model_validate(data)
+    except ValidationError as exc:
+        raise PaperpressError(describe_error(path, data, exc)) from exc
+    return {t.slug: t for t in parsed.topics}
+
+
+def find_topic(topics: Mapping[str, Topic], slug: str, path: str | Path = "topics.yml") -> Topic:
+    """The topic with this slug, or an error that suggests the nearest one."""
+    if slug in topics:
+        return topics[slug]
+    near = difflib.get_close_matches(slug, list(topics), n=1)
+    hint = f" (did you mean '{near[0]}'?)" if near else f" (known: {', '.join(sorted(topics))})"
+    raise PaperpressError(f"{path}: unknown topic '{slug}'{hint}")
+
+
+def find_topics_file(start: Path | None = None) -> Path:
+    """The project's topics.yml: in this folder or the nearest parent (notebooks run from notebooks/)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "topics.yml").is_file():
+            return folder / "topics.yml"
+    raise PaperpressError(f"no topics.yml in {here} or its parents (pass topics_file)")
+
+
+def parse_date(text: str, today: dt.date | None = None) -> dt.date:
+    """A digest day: YYYY-MM-DD, not in the future, not before arXiv existed."""
+    try:
+        day = dt.date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise PaperpressError(f"bad date '{text}': expected YYYY-MM-DD, e.g. 2024-04-01")
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    if day > today:
+        raise PaperpressError(f"bad date '{text}': it is in the future (today is {today})")
+    if day < ARXIV_FIRST_DAY:
+        raise PaperpressError(f"bad date '{text}': arXiv starts on {ARXIV_FIRST_DAY}")
+    return day
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything read from the environment (and .env), in one place."""
+
+    arxiv_api_url: str = DEFAULT_ARXIV_API_URL
+    arxiv_delay_seconds: float = 3.0
+    openalex_url: str = DEFAULT_OPENALEX_URL
+    openalex_mailto: str = ""
+    gemini_base_url: str = ""
+    gemini_model: str = DEFAULT_MODEL
+    cache_dir: Path = Path(".paperpress/cache")
+    # The key is held here only to be handed to the client; repr=False keeps it out of logs.
+    api_key: str = field(default="", repr=False)
+
+    @property
+    def has_key(self) -> bool:
+        """Whether a Gemini key is configured (never the key itself)."""
+        return bool(self.api_key)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path = ".env") -> Settings:
+    """Settings from the environment, falling back to a .env file; the environment wins."""
+    env = {k: v for k, v in dotenv_values(dotenv).items() if v is not None} if Path(dotenv).is_file() else {}
+    env.update(os.environ if environ is None else environ)
+    try:
+        delay = float(env.get("PAPERPRESS_ARXIV_DELAY", "3.0"))
+    except ValueError as exc:
+        raise PaperpressError("PAPERPRESS_ARXIV_DELAY must be a number of seconds") from exc
+    return Settings(
+        arxiv_api_url=env.get("PAPERPRESS_ARXIV_API_URL") or DEFAULT_ARXIV_API_URL,
+        arxiv_delay_seconds=delay,
+        openalex_url=env.get("PAPERPRESS_OPENALEX_URL") or DEFAULT_OPENALEX_URL,
+        openalex_mailto=env.get("PAPERPRESS_OPENALEX_MAILTO", ""),
+        gemini_base_url=env.get("GOOGLE_GEMINI_BASE_URL", ""),
+        gemini_model=env.get("PAPERPRESS_MODEL") or DEFAULT_MODEL,
+        cache_dir=Path(env.get("PAPERPRESS_CACHE_DIR") or ".paperpress/cache"),
+        api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or "",
+    )

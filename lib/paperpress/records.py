@@ -1,0 +1,158 @@
+"""Frozen records that flow through the stages: a paper, what we add to it, its summary, a digest."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+
+def cap_text(limit: int):
+    """A validator that collapses whitespace and cuts text to `limit` characters (with an ellipsis)."""
+
+    def cap(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = " ".join(value.split())
+        return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+    return BeforeValidator(cap)
+
+
+def cap_list(limit: int):
+    """A validator that keeps the first `limit` items of a list."""
+    return BeforeValidator(lambda v: list(v)[:limit] if isinstance(v, (list, tuple)) else v)
+
+
+# Caps keep a runaway model answer (or a hostile abstract) from blowing up a post: cut, not refused.
+Short = Annotated[str, cap_text(200)]
+Line = Annotated[str, cap_text(400)]
+Para = Annotated[str, cap_text(1500)]
+
+
+class Frozen(BaseModel):
+    """Base for immutable records that refuse unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Paper(Frozen):
+    """Bibliographic facts of one arXiv paper, always taken from arXiv (never from a model)."""
+
+    arxiv_id: str = Field(pattern=r"^(\d{4}\.\d{4,5}|[a-z\-]+(\.[A-Z]{2})?/\d{7})$")
+    version: str = Field(default="", pattern=r"^(v\d+)?$")
+    title: str
+    authors: tuple[str, ...]
+    abstract: str
+    comment: str | None = None
+    categories: tuple[str, ...] = ()
+    published: str | None = None  # ISO 8601 date-time (GMT) when known
+    updated: str | None = None
+    abs_url: str = ""
+    pdf_url: str = ""
+
+    @property
+    def versioned_id(self) -> str:
+        """The id with its version, e.g. 2403.16510v1."""
+        return f"{self.arxiv_id}{self.version}"
+
+    @field_validator("abs_url", "pdf_url")
+    @classmethod
+    def _http_only(cls, url: str) -> str:
+        if url and not url.startswith(("https://", "http://")):
+            raise ValueError("links must be http(s)")
+        return url
+
+
+def make_urls(arxiv_id: str, version: str) -> tuple[str, str]:
+    """Canonical abs and pdf URLs of an arXiv id and version."""
+    vid = f"{arxiv_id}{version}"
+    return f"https://arxiv.org/abs/{vid}", f"https://arxiv.org/pdf/{vid}"
+
+
+class Affiliation(Frozen):
+    """An institution of the first author, with where we learnt it."""
+
+    name: Short
+    ror: str | None = None
+    country: str | None = None
+    source: Literal["openalex", "pdf", "model"] = "pdf"
+
+
+class Figure(Frozen):
+    """A figure image saved beside the post (path relative to the post folder)."""
+
+    path: str
+    alt: Short
+    width: int = 0
+    height: int = 0
+
+
+class Extras(Frozen):
+    """What we learn about a paper beyond arXiv's metadata: PDF text, affiliations, links, figures."""
+
+    pdf_status: Literal["not-fetched", "ok", "missing", "broken", "too-large"] = "not-fetched"
+    first_page: str = ""
+    intro: str = ""
+    affiliations: tuple[Affiliation, ...] = ()
+    code_urls: tuple[str, ...] = ()
+    figures: tuple[Figure, ...] = ()
+
+
+class Conclusion(Frozen):
+    """The seed's four-part conclusion."""
+
+    significance: Para = ""
+    innovation: Para = ""
+    performance: Para = ""
+    workload: Para = ""
+
+
+class Summary(Frozen):
+    """A machine-written reading of one paper, in the topic's language; never bibliographic facts."""
+
+    tldr: Line
+    key_takeaways: Annotated[list[Line], Field(min_length=3), cap_list(7)]
+    title_translation: Short = ""
+    keywords: Annotated[list[Short], cap_list(10)] = []
+    affiliations: Annotated[list[Short], cap_list(6)] = []
+    code_url: Short = ""
+    background: Para = ""
+    prior_work: Para = ""
+    method: Para = ""
+    results: Para = ""
+    methods: Annotated[list[Short], cap_list(10)] = []
+    conclusion: Conclusion = Conclusion()
+
+
+class Usage(Frozen):
+    """Tokens one model call (or a post's calls, summed) used."""
+
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+class Entry(Frozen):
+    """One paper of a post: its facts, extras and summary (or why there is none)."""
+
+    paper: Paper
+    extras: Extras = Extras()
+    summary: Summary | None = None
+    summary_note: str = ""  # why the summary is unavailable, shown on the page
+    usage: Usage = Usage()
+
+
+class Digest(Frozen):
+    """One post's data: a topic, a day, its new papers and revised ones; the sidecar's content."""
+
+    date: str
+    topic_slug: str
+    topic_name: str
+    language: Literal["zh", "en"]
+    source: str
+    summariser: str
+    entries: tuple[Entry, ...]
+    updated: tuple[Paper, ...] = ()  # new versions of papers posted on an earlier day
+    usage: Usage = Usage()
+    notes: tuple[str, ...] = ()

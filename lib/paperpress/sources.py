@@ -1,0 +1,96 @@
+"""Sources of papers for a (topic, day): the embedded/JSONL sample, and (issue 3) the arXiv API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Iterable
+
+from pydantic import ValidationError
+
+from .config import PaperpressError, Settings, Topic
+from .records import Paper, make_urls
+
+SEED_SAMPLE = "seed-2024-04-01.jsonl"
+
+
+def clean_text(text: str | None) -> str:
+    """Collapse arXiv's hard-wrapped whitespace into single spaces."""
+    return re.sub(r"\s+", " ", text or "").strip()
+
+
+def parse_sample_line(obj: dict) -> Paper:
+    """One JSONL line of the sample format into a Paper."""
+    arxiv_id, version = obj["arxiv_id"], obj.get("version") or ""
+    abs_url, pdf_url = make_urls(arxiv_id, version)
+    return Paper(
+        arxiv_id=arxiv_id,
+        version=version,
+        title=clean_text(obj["title"]),
+        authors=tuple(clean_text(a) for a in obj["authors"]),
+        abstract=clean_text(obj["abstract"]),
+        comment=clean_text(obj.get("comment")) or None,
+        categories=tuple(obj.get("categories") or ()),
+        abs_url=abs_url,
+        pdf_url=pdf_url,
+    )
+
+
+def open_sample(path: str | Path | None):
+    """The sample file: a JSONL path, or the embedded seed sample when empty."""
+    if not path:
+        return resources.files("paperpress.data").joinpath(SEED_SAMPLE).open(encoding="utf-8")
+    try:
+        return open(path, encoding="utf-8")
+    except OSError as exc:
+        raise PaperpressError(f"{path}: cannot read sample file ({exc.strerror})") from exc
+
+
+def read_sample(path: str | Path | None, day: dt.date) -> list[Paper]:
+    """Papers a sample JSONL lists on `day`, in file order, each id once."""
+    papers: dict[str, Paper] = {}
+    with open_sample(path) as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                if obj.get("listed_on") != day.isoformat():
+                    continue
+                paper = parse_sample_line(obj)
+            except (json.JSONDecodeError, KeyError, TypeError, ValidationError) as exc:
+                name = path or SEED_SAMPLE
+                raise PaperpressError(f"{name}: line {number}: not a sample record ({type(exc).__name__})") from exc
+            papers.setdefault(paper.arxiv_id, paper)
+    return list(papers.values())
+
+
+def fetch_arxiv(topic: Topic, day: dt.date, settings: Settings) -> list[Paper]:
+    """Papers of a topic submitted in the window ending on `day`, from the arXiv API (issue 3)."""
+    raise PaperpressError("the live arXiv source is not built yet: use --offline (sample source)")
+
+
+def fetch_papers(source: str, topic: Topic, day: dt.date, settings: Settings, sample_path: str = "") -> list[Paper]:
+    """Dispatch to the named source and cap the list at the topic's max_papers."""
+    if source == "sample":
+        papers = read_sample(sample_path, day)
+    elif source == "arxiv":
+        papers = fetch_arxiv(topic, day, settings)
+    else:
+        raise PaperpressError(f"unknown source '{source}' (use 'sample' or 'arxiv')")
+    return papers[: topic.max_papers]
+
+
+def split_new(papers: Iterable[Paper], posted: dict[str, set[str]]) -> tuple[list[Paper], list[Paper]]:
+    """Split papers into new ones and new versions of papers already posted (id -> versions seen)."""
+    new, updated = [], []
+    for paper in papers:
+        seen = posted.get(paper.arxiv_id)
+        if seen is None:
+            new.append(paper)
+        elif paper.version not in seen:
+            updated.append(paper)
+    return new, updated

@@ -1,0 +1,163 @@
+"""Summarisers: the deterministic offline extractive one here; Gemini (issue 4) behind the same seam."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Iterable, Sequence
+
+import yaml
+
+from .config import PaperpressError, Settings, Topic
+from .records import Conclusion, Entry, Extras, Paper, Summary, Usage
+
+OFFLINE_NAME = "offline extractive summariser"
+
+# Cue phrases that place a sentence in the structured reading; first match order matters.
+CUES = {
+    "method": r"\bwe (propose|present|introduce|develop|design|build)\b|\bour (method|approach|framework|model|system)\b"
+    r"|\bin this (paper|work|study)\b|\bthis (paper|work) (proposes|presents|introduces)\b|\bspecifically\b",
+    "prior_work": r"\b(existing|previous|prior|conventional|traditional|current) (methods?|approaches|works?|solutions|techniques)\b"
+    r"|\bhowever\b|\b(suffer|struggle|fail|limited|lack)",
+    "results": r"\b(experiments?|results?|demonstrat\w*|outperform\w*|state-of-the-art|sota|achiev\w*|evaluat\w*|show that)\b",
+}
+URL = re.compile(r"https?://[^\s{}<>\"'\\]+")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"(\[])")
+
+WORKLOAD_NOTE = {
+    "en": "Not assessed: the offline extractive summariser reads only the abstract.",
+    "zh": "未评估：离线抽取式摘要器只读取摘要。",
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    """One entry of the method vocabulary."""
+
+    tag: str
+    family: str
+    pattern: re.Pattern
+
+
+@functools.cache
+def load_methods() -> tuple[Method, ...]:
+    """The curated method vocabulary (data/methods.yml) with compiled alias patterns."""
+    data = yaml.safe_load(resources.files("paperpress.data").joinpath("methods.yml").read_text(encoding="utf-8"))
+    methods = []
+    for item in data["methods"]:
+        aliases = sorted({item["tag"].lower(), *(a.lower() for a in item["aliases"])}, key=len, reverse=True)
+        alt = "|".join(re.escape(a) for a in aliases)
+        methods.append(Method(item["tag"], item["family"], re.compile(rf"(?<![\w-])({alt})(?![\w-])", re.I)))
+    return tuple(methods)
+
+
+def tag_methods(text: str) -> list[str]:
+    """Method tags whose aliases occur in the text, in vocabulary order."""
+    return [m.tag for m in load_methods() if m.pattern.search(text)]
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of an abstract (a simple splitter is enough for arXiv prose)."""
+    return [s.strip() for s in SENTENCE_END.split(" ".join(text.split())) if s.strip()]
+
+
+def extract_keywords(text: str, top: int = 8) -> list[str]:
+    """Key phrases by YAKE (lower score = more relevant), lower-cased, each once."""
+    import yake  # imported here: it is slow to import and only the offline path needs it
+
+    extractor = yake.KeywordExtractor(lan="en", n=3, dedup_lim=0.7, top=top * 2)
+    seen: list[str] = []
+    for phrase, _score in sorted(extractor.extract_keywords(text), key=lambda kv: (kv[1], kv[0])):
+        phrase = phrase.lower().strip()
+        # YAKE keeps overlapping n-grams ("avatar generation" inside "avatar generation framework").
+        if phrase and not phrase.isdigit() and not any(phrase in kept or kept in phrase for kept in seen):
+            seen.append(phrase)
+    return seen[:top]
+
+
+def find_code_urls(*texts: str | None) -> list[str]:
+    """Code and project links that occur in the given texts (never invented)."""
+    urls: list[str] = []
+    for text in texts:
+        for url in URL.findall(text or ""):
+            url = url.rstrip(".,;:)]")
+            if url not in urls:
+                urls.append(url)
+    code = [u for u in urls if re.search(r"github\.com|gitlab\.com|huggingface\.co|github\.io", u)]
+    return code or urls
+
+
+def score_sentences(sentences: Sequence[str], keywords: Sequence[str], title: str) -> list[float]:
+    """Relevance of each sentence: keyword hits weighted by rank, plus title-word overlap."""
+    title_words = {w for w in re.findall(r"[a-z0-9]+", title.lower()) if len(w) > 3}
+    scores = []
+    for sentence in sentences:
+        low = sentence.lower()
+        hits = sum(1.0 / (rank + 1) for rank, kw in enumerate(keywords) if kw in low)
+        overlap = len(title_words & set(re.findall(r"[a-z0-9]+", low)))
+        scores.append(hits + 0.3 * overlap)
+    return scores
+
+
+def pick(sentences: Sequence[str], cue: str, limit: int = 2) -> str:
+    """The first sentences that match a cue, joined."""
+    found = [s for s in sentences if re.search(CUES[cue], s, re.I)]
+    return " ".join(found[:limit])
+
+
+def summarise_offline(paper: Paper, extras: Extras, language: str) -> Summary:
+    """A deterministic extractive summary of the abstract that fills every field of the schema."""
+    sentences = split_sentences(paper.abstract) or [paper.title]
+    keywords = extract_keywords(f"{paper.title}. {paper.abstract}")
+    scores = score_sentences(sentences, keywords, paper.title)
+    ranked = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
+    method_idx = [i for i, s in enumerate(sentences) if re.search(CUES["method"], s, re.I)]
+    tldr = sentences[method_idx[0]] if method_idx else sentences[ranked[0]]
+    takeaways = [sentences[i] for i in sorted(ranked[:5])]
+    # Short abstracts: fall back on the title and the comment so the schema's minimum holds.
+    for extra in (paper.title, paper.comment or "", ", ".join(keywords)):
+        if len(takeaways) < 3 and extra and extra not in takeaways:
+            takeaways.append(extra)
+    background = " ".join(s for s in sentences[:2] if not re.search(CUES["method"], s, re.I)) or sentences[0]
+    results = pick(sentences, "results")
+    code_urls = list(extras.code_urls) or find_code_urls(paper.abstract, paper.comment)
+    return Summary(
+        tldr=tldr,
+        key_takeaways=takeaways,
+        keywords=keywords,
+        affiliations=[a.name for a in extras.affiliations],
+        code_url=code_urls[0] if code_urls else "",
+        background=background,
+        prior_work=pick(sentences, "prior_work"),
+        method=pick(sentences, "method", limit=3),
+        results=results,
+        methods=tag_methods(f"{paper.title}. {paper.abstract}"),
+        conclusion=Conclusion(
+            significance=tldr,
+            innovation=pick(sentences, "method", limit=1),
+            performance=results,
+            workload=WORKLOAD_NOTE[language],
+        ),
+    )
+
+
+def summarise_entries(entries: Iterable[Entry], topic: Topic, settings: Settings, summariser: str) -> list[Entry]:
+    """Summaries for all entries with the named summariser ('offline' or 'gemini')."""
+    entries = list(entries)
+    if summariser == "offline":
+        return [e.model_copy(update={"summary": summarise_offline(e.paper, e.extras, topic.language)}) for e in entries]
+    if summariser == "gemini":
+        raise PaperpressError("the Gemini summariser is not built yet: use --offline (offline summariser)")
+    raise PaperpressError(f"unknown summariser '{summariser}' (use 'offline' or 'gemini')")
+
+
+def sum_usage(entries: Iterable[Entry]) -> Usage:
+    """Token use of a post: the sum over its entries."""
+    entries = list(entries)
+    return Usage(
+        prompt_tokens=sum(e.usage.prompt_tokens for e in entries),
+        output_tokens=sum(e.usage.output_tokens for e in entries),
+        total_tokens=sum(e.usage.total_tokens for e in entries),
+    )
