@@ -1,0 +1,30 @@
+"""Shared fixtures: where the project and the shared sample data are."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SAMPLE_DIR = SHARED / "data" / "sample"
+ARXIV_XML = SHARED / "data" / "arxiv-api-response-example.xml"
+
+# Loopback fakes must never go through a proxy, in this process or in papermill's kernel.
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    """The project's root folder."""
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    """../shared/data/sample (real listings of a daily digest blog)."""
+    if not SAMPLE_DIR.is_dir():
+        pytest.skip(f"shared sample data not found at {SAMPLE_DIR}")
+    return SAMPLE_DIR
