@@ -145,6 +145,16 @@ class Settings:
     gemini_base_url: str = ""
     gemini_model: str = DEFAULT_MODEL
     cache_dir: Path = Path(".paperpress/cache")
+    # Gemini pacing and retries: client-side limits keep a free-tier key under its quota (no 429s).
+    gemini_rpm: int = 15  # requests per minute, 0 = no client-side limit
+    gemini_tpm: int = 250_000  # tokens per minute, 0 = no client-side limit
+    gemini_concurrency: int = 8  # papers in flight at once
+    gemini_timeout_s: float = 60.0  # one request
+    gemini_retries: int = 4  # extra tries after a 429, a 5xx or a timeout
+    gemini_backoff_s: float = 2.0  # first wait after a 5xx (doubles each time)
+    gemini_max_wait_s: float = 90.0  # a longer server retryDelay means a spent quota: give up
+    gemini_retry_scale: float = 1.0  # multiplies the server's retryDelay (tests shrink it)
+    gemini_input_tokens: int = 6000  # prompt budget for PDF text (approx. chars / 4)
     # The key is held here only to be handed to the client; repr=False keeps it out of logs.
     api_key: str = field(default="", repr=False)
 
@@ -171,4 +181,32 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path =
         gemini_model=env.get("PAPERPRESS_MODEL") or DEFAULT_MODEL,
         cache_dir=Path(env.get("PAPERPRESS_CACHE_DIR") or ".paperpress/cache"),
         api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or "",
+        **read_gemini_numbers(env),
     )
+
+
+# Settings field <- PAPERPRESS_GEMINI_<NAME> environment variable, with its type.
+GEMINI_NUMBERS = {
+    "gemini_rpm": ("RPM", int), "gemini_tpm": ("TPM", int), "gemini_concurrency": ("CONCURRENCY", int),
+    "gemini_timeout_s": ("TIMEOUT", float), "gemini_retries": ("RETRIES", int),
+    "gemini_backoff_s": ("BACKOFF", float), "gemini_max_wait_s": ("MAX_WAIT", float),
+    "gemini_retry_scale": ("RETRY_SCALE", float), "gemini_input_tokens": ("INPUT_TOKENS", int),
+}
+
+
+def read_gemini_numbers(env: Mapping[str, str]) -> dict[str, int | float]:
+    """The Gemini pacing settings present in env (PAPERPRESS_GEMINI_RPM etc.); each must be >= 0."""
+    found: dict[str, int | float] = {}
+    for field_name, (suffix, kind) in GEMINI_NUMBERS.items():
+        name = f"PAPERPRESS_GEMINI_{suffix}"
+        if not env.get(name):
+            continue
+        least = 1 if field_name == "gemini_concurrency" else 0
+        try:
+            value = kind(env[name])
+        except ValueError:
+            value = -1
+        if not least <= value < float("inf"):
+            raise PaperpressError(f"{name} must be a {'whole ' if kind is int else ''}number >= {least} (got '{env[name]}')")
+        found[field_name] = value
+    return found
