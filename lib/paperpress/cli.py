@@ -1,0 +1,166 @@
+"""Command line: `paperpress run` executes the post template with papermill; `render` builds the site."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import PaperpressError, find_topic, load_settings, load_topics, parse_date
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+EPILOG = """exit codes: 0 done (or an empty day), 1 the notebook failed (no post written),
+2 bad input or environment (nothing written), 3 post written but some summaries are missing (rerun to fill)"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of all subcommands."""
+    parser = argparse.ArgumentParser(prog="paperpress", description="Daily arXiv digests as Quarto blog posts.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"paperpress {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="build the post of one topic and day", epilog=EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--topic", required=True, help="topic slug from the topics file")
+    run.add_argument("--date", required=True, help="day of the digest, YYYY-MM-DD (GMT)")
+    run.add_argument("--offline", action="store_true",
+                     help="embedded/JSONL sample source and offline extractive summariser: no network, no key")
+    run.add_argument("--sample", default="", metavar="JSONL",
+                     help="with --offline: JSONL in the sample format (default: the embedded 2024-04-01 sample)")
+    run.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
+    run.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
+    run.add_argument("--template", default="notebooks/digest.ipynb", help="post template notebook")
+    run.add_argument("--model", default="", help="Gemini model (default: the topic's, else PAPERPRESS_MODEL)")
+    run.add_argument("--max-papers", type=int, default=0, help="cap on papers (default: the topic's)")
+    run.add_argument("--window-days", type=int, default=0, help="submission window in days (default: the topic's)")
+    run.add_argument("--allow-empty", action="store_true", help="publish a short 'no new papers' post on empty days")
+
+    render = sub.add_parser("render", help="render the site (quarto when installed, else a pandoc preview)")
+    render.add_argument("--root", default=".", help="project folder holding _quarto.yml (default: .)")
+    return parser
+
+
+def check_inputs(args: argparse.Namespace):
+    """Validate everything that can be checked before a kernel starts; return (topic, settings)."""
+    parse_date(args.date)
+    topic = find_topic(load_topics(args.topics_file), args.topic, args.topics_file)
+    settings = load_settings()
+    if not Path(args.template).is_file():
+        raise PaperpressError(f"{args.template}: post template not found (run from the project folder)")
+    if not args.offline and not settings.has_key:
+        raise PaperpressError("no Gemini API key: set GEMINI_API_KEY (environment or .env), or use --offline")
+    posts = Path(args.posts_dir)
+    posts.mkdir(parents=True, exist_ok=True)
+    if not os.access(posts, os.W_OK):
+        raise PaperpressError(f"{posts}: not writable")
+    return topic, settings
+
+
+def execute_template(args: argparse.Namespace, staging: Path) -> None:
+    """Run the template with papermill into the staging folder (raises PapermillExecutionError)."""
+    import papermill
+
+    parameters = {
+        "date": args.date,
+        "topic": args.topic,
+        "source": "sample" if args.offline else "arxiv",
+        "summariser": "offline" if args.offline else "gemini",
+        "sample_path": args.sample,
+        "topics_file": args.topics_file,
+        "posts_dir": args.posts_dir,
+        "output_dir": staging.as_posix(),
+        "max_papers": args.max_papers,
+        "window_days": args.window_days,
+        "model": args.model,
+    }
+    papermill.execute_notebook(args.template, str(staging / "index.ipynb"), parameters=parameters,
+                               kernel_name="python3", progress_bar=False, log_output=False)
+
+
+def publish(staging: Path, final: Path) -> None:
+    """Move the finished post into place, replacing an older one of the same name."""
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def run_post(args: argparse.Namespace) -> int:
+    """`paperpress run`: one post, written only when the whole notebook succeeded."""
+    import nbformat
+    from filelock import FileLock
+    from papermill.exceptions import PapermillExecutionError
+
+    from . import digest, post
+
+    topic, _settings = check_inputs(args)
+    name = f"{args.date}-{topic.slug}"
+    work = Path(".paperpress")
+    staging = work / "staging" / name
+    (work / "locks").mkdir(parents=True, exist_ok=True)
+    with FileLock(work / "locks" / f"{name}.lock"):
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            execute_template(args, staging)
+        except PapermillExecutionError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if exc.ename == "PaperpressError":
+                raise PaperpressError(exc.evalue) from None
+            print(f"paperpress: error: cell {exc.cell_index} of {args.template} failed: {exc.ename}: {exc.evalue}",
+                  file=sys.stderr)
+            return EXIT_FAILED
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        result = digest.read_digest(staging)
+        if not result.entries and not result.updated and not args.allow_empty:
+            shutil.rmtree(staging, ignore_errors=True)
+            print(f"paperpress: no new papers for {topic.slug} on {args.date}; no post written")
+            return EXIT_OK
+        final = Path(args.posts_dir) / name
+        nb = nbformat.read(staging / "index.ipynb", as_version=4)
+        image = "charts/keywords.png" if (staging / "charts" / "keywords.png").is_file() else None
+        warnings = post.finalise_notebook(nb, post.build_front_matter(result, image), (final / "index.ipynb").as_posix())
+        for text in dict.fromkeys(warnings):
+            print(text.rstrip(), file=sys.stderr)
+        nbformat.write(nb, staging / "index.ipynb")
+        publish(staging, final)
+    missing = sum(e.summary is None for e in result.entries)
+    print(f"paperpress: wrote {final / 'index.ipynb'} ({len(result.entries)} papers, {len(result.updated)} updated)")
+    if missing:
+        print(f"paperpress: {missing} summaries unavailable; rerun to fill them", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def render_site(args: argparse.Namespace) -> int:
+    """`paperpress render`: quarto render, or the pandoc preview where quarto is missing."""
+    from . import site
+
+    index = site.render_site(Path(args.root))
+    print(f"paperpress: site at {index}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `paperpress` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return {"run": run_post, "render": render_site}[args.command](args)
+    except PaperpressError as exc:
+        print(f"paperpress: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("paperpress: interrupted; nothing published", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""One post's data flow: topic and day → papers → new vs. posted → extras → summaries → Digest."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from . import pdf, sources, summarise
+from .config import PaperpressError, Settings, find_topic, find_topics_file, load_settings, load_topics, parse_date
+from .records import Digest, Entry, Extras
+
+SIDECAR = "digest.json"
+
+
+def load_archive(posts_dir: str | Path, topic_slug: str, before: str | None = None) -> list[Digest]:
+    """Digests of earlier posts of a topic (their sidecars), oldest first; a corrupt one is skipped with a warning."""
+    digests = []
+    for path in sorted(Path(posts_dir).glob(f"*/{SIDECAR}")):
+        try:
+            digest = Digest.model_validate_json(path.read_bytes())
+        except (OSError, ValidationError, ValueError) as exc:
+            print(f"paperpress: warning: skipping unreadable sidecar {path} ({type(exc).__name__})", file=sys.stderr)
+            continue
+        if digest.topic_slug == topic_slug and (before is None or digest.date < before):
+            digests.append(digest)
+    return sorted(digests, key=lambda d: d.date)
+
+
+def collect_posted(archive: list[Digest]) -> dict[str, set[str]]:
+    """arXiv id → versions already posted (as new or as updated) in the archive."""
+    posted: dict[str, set[str]] = {}
+    for digest in archive:
+        for paper in [e.paper for e in digest.entries] + list(digest.updated):
+            posted.setdefault(paper.arxiv_id, set()).add(paper.version)
+    return posted
+
+
+def build_digest(
+    date: str,
+    topic: str,
+    source: str = "sample",
+    summariser: str = "offline",
+    sample_path: str = "",
+    topics_file: str = "",
+    posts_dir: str = "posts",
+    output_dir: str = "",
+    max_papers: int = 0,
+    window_days: int = 0,
+    model: str = "",
+    settings: Settings | None = None,
+) -> Digest:
+    """Everything one post shows, from the notebook's parameters."""
+    settings = settings or load_settings()
+    day = parse_date(date)
+    path = Path(topics_file) if topics_file else find_topics_file()
+    chosen = find_topic(load_topics(path), topic, path)
+    overrides = {k: v for k, v in (("max_papers", max_papers), ("window_days", window_days), ("model", model)) if v}
+    chosen = chosen.model_copy(update=overrides)
+    papers = sources.fetch_papers(source, chosen, day, settings, sample_path)
+    new, updated = sources.split_new(papers, collect_posted(load_archive(posts_dir, chosen.slug, before=date)))
+    assets = Path(output_dir) if output_dir else None
+    extras = pdf.enrich_papers(new, settings, assets) if source == "arxiv" else [Extras() for _ in new]
+    entries = [Entry(paper=p, extras=e) for p, e in zip(new, extras)]
+    entries = summarise.summarise_entries(entries, chosen, settings, summariser)
+    used_model = chosen.model or settings.gemini_model
+    return Digest(
+        date=day.isoformat(),
+        topic_slug=chosen.slug,
+        topic_name=chosen.name,
+        language=chosen.language,
+        source=source,
+        summariser="offline" if summariser == "offline" else f"gemini:{used_model}",
+        entries=tuple(entries),
+        updated=tuple(updated),
+        usage=summarise.sum_usage(entries),
+    )
+
+
+def save_digest(digest: Digest, output_dir: str) -> Path | None:
+    """Write the sidecar (the archive that trends and de-duplication read); nothing without a folder."""
+    if not output_dir:
+        return None
+    path = Path(output_dir) / SIDECAR
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps(digest.model_dump(mode="json"), ensure_ascii=False, sort_keys=True, indent=1)
+    path.write_text(data + "\n", encoding="utf-8")
+    return path
+
+
+def read_digest(folder: str | Path) -> Digest:
+    """The sidecar of a post folder."""
+    try:
+        return Digest.model_validate_json((Path(folder) / SIDECAR).read_bytes())
+    except (OSError, ValidationError, ValueError) as exc:
+        raise PaperpressError(f"{Path(folder) / SIDECAR}: unreadable sidecar ({type(exc).__name__})") from exc

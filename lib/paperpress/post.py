@@ -1,0 +1,304 @@
+"""The post: Markdown for each part of the page (all outside text escaped) and its front matter."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Iterable
+
+import pandas as pd
+import yaml
+
+from . import trends
+from .records import Digest, Entry, Paper, Summary
+
+# Pandoc/CommonMark markup characters anywhere in a line; a backslash makes each literal.
+MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#!|$~^@])")
+# Markup that only counts at the start of a block: list markers, quotes, definitions.
+MD_LEADING = re.compile(r"^(\d*)([-+:.)])(?=\s|$)")  # ">" is an entity by then
+
+LABELS = {
+    "en": {
+        "disclaimer": "Summaries below are machine-made ({by}); titles, authors, abstracts and links come from arXiv. "
+                      "Use them to choose what to read, not as a citation.",
+        "offline": "summaries by the offline extractive summariser",
+        "model": "summaries by the model {model}",
+        "update": "{date} update", "topic": "Topic", "papers": "papers", "source": "source",
+        "trends": "Trends", "keywords": "Top keywords", "affiliations": "First-author affiliations",
+        "methods": "Method tags", "no_affiliations": "No affiliations known today (they come from the PDFs).",
+        "no_methods": "No method tags today.", "no_keywords": "No keywords today.",
+        "authors": "Authors", "summary": "Summary", "takeaways": "Key Takeaways", "reading": "Structured reading",
+        "title": "Title", "title_translation": "Title (translated)", "affiliation": "First-author affiliation",
+        "kw": "Keywords", "links": "Links", "code": "Code", "none": "none",
+        "background": "Background", "prior_work": "Prior work and its problems", "method": "Method",
+        "results": "Results", "method_tags": "Method tags", "conclusion": "Conclusion",
+        "significance": "Significance", "innovation": "Innovation", "performance": "Performance",
+        "workload": "Workload", "figures": "Figures (click to show)", "no_figures": "No figures extracted.",
+        "unavailable": "Summary unavailable: {note}", "updated": "Updated papers",
+        "updated_intro": "New versions of papers already posted on an earlier day:",
+        "empty": "No new papers on this day.", "tokens": "Model tokens for this post: {p} prompt, {o} output, {t} total.",
+        "pdf_missing": "PDF not available ({status}); summary from the abstract only.",
+    },
+    "zh": {
+        "disclaimer": "以下总结由机器生成（{by}）；标题、作者、摘要和链接均来自 arXiv。仅供论文初筛，请勿用于严肃的学术引用。",
+        "offline": "summaries by the offline extractive summariser，离线抽取式摘要",
+        "model": "由模型 {model} 生成",
+        "update": "{date} 更新", "topic": "主题", "papers": "篇论文", "source": "来源",
+        "trends": "趋势", "keywords": "高频关键词", "affiliations": "第一作者单位",
+        "methods": "方法标签", "no_affiliations": "今日暂无已知单位（单位信息来自论文 PDF）。",
+        "no_methods": "今日暂无方法标签。", "no_keywords": "今日暂无关键词。",
+        "authors": "Authors", "summary": "摘要", "takeaways": "关键要点", "reading": "结构化解读",
+        "title": "标题", "title_translation": "标题翻译", "affiliation": "第一作者单位",
+        "kw": "关键词", "links": "论文链接", "code": "代码链接", "none": "无",
+        "background": "研究背景", "prior_work": "过去的方法及问题", "method": "提出的研究方法",
+        "results": "方法在任务和性能上的表现", "method_tags": "方法标签", "conclusion": "结论",
+        "significance": "本工作的意义", "innovation": "创新点", "performance": "性能",
+        "workload": "工作量", "figures": "点此查看论文截图", "no_figures": "暂无论文截图。",
+        "unavailable": "总结不可用：{note}", "updated": "论文更新",
+        "updated_intro": "以下论文此前已发布，今日有新版本：",
+        "empty": "今日暂无新论文。", "tokens": "本文模型用量：输入 {p}，输出 {o}，合计 {t} tokens。",
+        "pdf_missing": "PDF 不可用（{status}），总结仅基于摘要。",
+    },
+}
+
+
+def escape_md(text: str | None) -> str:
+    """Outside text as literal Markdown: one line, markup escaped, no raw HTML."""
+    flat = MD_SPECIAL.sub(r"\\\1", " ".join((text or "").split()))
+    return html.escape(MD_LEADING.sub(r"\1\\\2", flat), quote=False)
+
+
+def safe_url(url: str) -> str:
+    """An http(s) URL fit for a Markdown link target, or '' for anything else."""
+    url = url.strip()
+    if not re.match(r"^https?://[^\s<>\"'()\\]+$", url):
+        return ""
+    return url
+
+
+def link(text: str, url: str) -> str:
+    """A Markdown link with escaped text, or the escaped text alone when the URL is not http(s)."""
+    target = safe_url(url)
+    return f"[{escape_md(text)}]({target})" if target else escape_md(text)
+
+
+def summariser_label(digest: Digest) -> str:
+    """Who wrote the summaries, as the post says it."""
+    words = LABELS[digest.language]
+    if digest.summariser == "offline":
+        return words["offline"]
+    return words["model"].format(model=escape_md(digest.summariser))
+
+
+def render_header(digest: Digest) -> str:
+    """The top of the post: disclaimer, who summarised, and the day's counts."""
+    words = LABELS[digest.language]
+    lines = [
+        f"> ⚠️ {words['disclaimer'].format(by=summariser_label(digest))}",
+        "",
+        f"**{words['topic']}:** {escape_md(digest.topic_name)} · **{words['update'].format(date=digest.date)}** · "
+        f"{len(digest.entries)} {words['papers']} · {words['source']}: {escape_md(digest.source)}",
+    ]
+    lines += [f"\n> {escape_md(note)}" for note in digest.notes]
+    if not digest.entries:
+        lines += ["", words["empty"]]
+    return "\n".join(lines)
+
+
+def render_table(table: pd.DataFrame, caption: str) -> str:
+    """An HTML table with a caption; cell text is escaped by pandas."""
+    body = table.to_html(index=False, escape=True, border=0, classes="table table-sm")
+    return body.replace(">", f">\n<caption>{html.escape(caption)}</caption>", 1)
+
+
+def render_trend_tables(digest: Digest) -> list[str]:
+    """The trend section: a heading and today's three tables (or a line where a table is empty)."""
+    words = LABELS[digest.language]
+    parts = [f"## {words['trends']}"]
+    for table, caption, empty in (
+        (trends.keyword_table(digest), words["keywords"], words["no_keywords"]),
+        (trends.affiliation_table(digest), words["affiliations"], words["no_affiliations"]),
+        (trends.method_table(digest), words["methods"], words["no_methods"]),
+    ):
+        parts.append(render_table(table, caption) if len(table) else f"*{empty}*")
+    return parts
+
+
+def render_list(items: Iterable[str]) -> str:
+    """A Markdown bullet list of escaped items."""
+    return "\n".join(f"- {escape_md(item)}" for item in items)
+
+
+def render_reading(paper: Paper, summary: Summary, entry: Entry, words: dict) -> str:
+    """The structured reading (seed's numbered block); bibliographic lines come from the paper."""
+    code = summary.code_url or (entry.extras.code_urls[0] if entry.extras.code_urls else "")
+    affiliation = summary.affiliations[0] if summary.affiliations else (
+        entry.extras.affiliations[0].name if entry.extras.affiliations else words["none"])
+    c = summary.conclusion
+    rows = [
+        f"1. **{words['title']}:** {escape_md(paper.title)}"
+        + (f" ({words['title_translation']}: {escape_md(summary.title_translation)})" if summary.title_translation else ""),
+        f"1. **{words['authors']}:** {escape_md(', '.join(paper.authors))}",
+        f"1. **{words['affiliation']}:** {escape_md(affiliation)}",
+        f"1. **{words['kw']}:** {escape_md(', '.join(summary.keywords)) or words['none']}",
+        f"1. **{words['links']}:** {link(paper.abs_url, paper.abs_url)}, "
+        f"**{words['code']}:** {link(code, code) if code else words['none']}",
+        f"1. **{words['background']}:** {escape_md(summary.background) or words['none']}",
+        f"1. **{words['prior_work']}:** {escape_md(summary.prior_work) or words['none']}",
+        f"1. **{words['method']}:** {escape_md(summary.method) or words['none']}",
+        f"1. **{words['results']}:** {escape_md(summary.results) or words['none']}",
+        f"1. **{words['method_tags']}:** {escape_md(', '.join(summary.methods)) or words['none']}",
+        f"1. **{words['conclusion']}:**",
+        f"    - **{words['significance']}:** {escape_md(c.significance) or words['none']}",
+        f"    - **{words['innovation']}:** {escape_md(c.innovation) or words['none']}",
+        f"    - **{words['performance']}:** {escape_md(c.performance) or words['none']}",
+        f"    - **{words['workload']}:** {escape_md(c.workload) or words['none']}",
+    ]
+    return "\n".join(rows)
+
+
+def render_figures(entry: Entry, words: dict) -> str:
+    """The collapsible figure block; image paths and alt text are escaped HTML attributes."""
+    images = [
+        f'<img src="{html.escape(f.path)}" alt="{html.escape(f.alt)}" loading="lazy" style="max-width:100%">'
+        for f in entry.extras.figures
+    ] or [f"<p>{html.escape(words['no_figures'])}</p>"]
+    return "\n".join(["<details>", f"<summary>{html.escape(words['figures'])}</summary>", *images, "</details>"])
+
+
+def render_paper(entry: Entry, language: str) -> str:
+    """One paper's section, in the seed's order."""
+    words = LABELS[language]
+    paper = entry.paper
+    pdf = link("PDF", paper.pdf_url or paper.abs_url)
+    parts = [
+        f"## {escape_md(paper.title)}",
+        f"**{words['authors']}:** {escape_md(', '.join(paper.authors))}",
+        escape_md(paper.abstract),
+        f"{pdf} {escape_md(paper.comment)}".rstrip(),
+    ]
+    if entry.extras.pdf_status not in ("ok", "not-fetched"):
+        parts.append(f"*{escape_md(words['pdf_missing'].format(status=entry.extras.pdf_status))}*")
+    summary = entry.summary
+    if summary is None:
+        parts.append(f"> {escape_md(words['unavailable'].format(note=entry.summary_note or '?'))}")
+    else:
+        parts += [
+            f"**{words['summary']}**\n\n{escape_md(summary.tldr)}",
+            f"**{words['takeaways']}**\n\n{render_list(summary.key_takeaways)}",
+            f"**{words['reading']}**\n\n{render_reading(paper, summary, entry, words)}",
+        ]
+    parts.append(render_figures(entry, words))
+    return "\n\n".join(parts)
+
+
+def render_updated(digest: Digest) -> str:
+    """The short list of new versions of papers posted before ('' when there are none)."""
+    if not digest.updated:
+        return ""
+    words = LABELS[digest.language]
+    items = [f"- {link(p.title, p.abs_url)} ({escape_md(p.versioned_id)})" for p in digest.updated]
+    return "\n".join([f"## {words['updated']}", "", words["updated_intro"], "", *items])
+
+
+def render_footer(digest: Digest) -> str:
+    """A small footer: token use when a model was called."""
+    u = digest.usage
+    if not u.total_tokens:
+        return ""
+    words = LABELS[digest.language]
+    return "---\n\n<small>" + words["tokens"].format(p=u.prompt_tokens, o=u.output_tokens, t=u.total_tokens) + "</small>"
+
+
+def build_front_matter(digest: Digest, image: str | None) -> dict:
+    """Quarto front matter of a post: title, date, categories, description, image, keywords, lang."""
+    first = digest.entries[0].paper.title if digest.entries else ""
+    if digest.language == "zh":
+        description = f"{digest.topic_name} 方向最新论文已更新，请持续关注 Update in {digest.date}"
+    else:
+        description = f"New arXiv papers on {digest.topic_name}, {digest.date}"
+    if first:
+        more = len(digest.entries) - 1
+        description += f": {first}" + (f" (+{more})" if more else "")
+    methods = trends.method_table(digest)["method"].tolist()[:3]
+    keywords = trends.keyword_table(digest, top=8)["keyword"].tolist()
+    matter = {
+        "title": f"{digest.topic_name} · {digest.date}",
+        "date": digest.date,
+        "categories": [digest.topic_name, *methods],
+        "description": description,
+        "keywords": [digest.topic_name, *keywords],
+        "lang": "zh-Hans" if digest.language == "zh" else "en",
+    }
+    if image:
+        matter["image"] = image
+    return matter
+
+
+def dump_front_matter(matter: dict) -> str:
+    """The raw-cell text of front matter: YAML between --- lines."""
+    body = yaml.safe_dump(matter, allow_unicode=True, sort_keys=False, width=10_000)
+    return f"---\n{body}---"
+
+
+def markdown(text: str):
+    """An IPython Markdown display object (imported late: only kernels need IPython)."""
+    from IPython.display import Markdown
+
+    return Markdown(text)
+
+
+def show_header(digest: Digest):
+    """Notebook cell: the header."""
+    return markdown(render_header(digest))
+
+
+def show_trend_tables(digest: Digest) -> None:
+    """Notebook cell: the trend heading and tables."""
+    from IPython.display import HTML, display
+
+    heading, *tables = render_trend_tables(digest)
+    display(markdown(heading))
+    for table in tables:
+        display(HTML(table) if table.startswith("<") else markdown(table))
+
+
+def show_papers(digest: Digest) -> None:
+    """Notebook cell: one Markdown output per paper, then the updated list and the footer."""
+    from IPython.display import display
+
+    for entry in digest.entries:
+        display(markdown(render_paper(entry, digest.language)))
+    for extra in (render_updated(digest), render_footer(digest)):
+        if extra:
+            display(markdown(extra))
+
+
+def finalise_notebook(nb, matter: dict, output_path: str) -> list[str]:
+    """Turn an executed notebook into a post: front matter in cell 0, no volatile metadata.
+
+    Returns the stderr text the kernel printed (warnings), which is moved out of the post.
+    """
+    from nbformat.v4 import new_raw_cell
+
+    front = new_raw_cell(dump_front_matter(matter))
+    if nb.cells and nb.cells[0].cell_type == "raw":
+        nb.cells[0] = front
+    else:
+        nb.cells.insert(0, front)
+    warnings = []
+    for index, cell in enumerate(nb.cells):
+        cell.id = f"cell-{index}"  # papermill's injected cell gets a random id: make reruns identical
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+        for key in ("execution", "papermill"):  # timings
+            cell.metadata.pop(key, None)
+        if cell.cell_type == "code":
+            warnings += [o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+    meta = nb.metadata.get("papermill", {})
+    for key in ("start_time", "end_time", "duration"):
+        meta.pop(key, None)
+    meta["output_path"] = output_path
+    return warnings
