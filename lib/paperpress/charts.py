@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,13 +33,26 @@ LABELS = {
 }
 
 
+def add_system_cjk_fonts() -> None:
+    """Register CJK font files installed after matplotlib built its font cache."""
+    for path in font_manager.findSystemFonts():
+        if re.search(r"wqy|cjk|sourcehan|droidsansfallback|simhei|yahei", Path(path).name, re.I):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):
+                continue
+
+
 @functools.cache
 def find_cjk_font() -> str | None:
     """The first installed font family that has Chinese glyphs; warns once when there is none."""
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    for name in CJK_FONTS:
-        if name in installed:
-            return name
+    for attempt in range(2):
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+        for name in CJK_FONTS:
+            if name in installed:
+                return name
+        if attempt == 0:
+            add_system_cjk_fonts()
     print("paperpress: no CJK font found; Chinese chart labels will show as boxes "
           "(install one, e.g. apt-get install fonts-wqy-microhei)", file=sys.stderr)
     return None

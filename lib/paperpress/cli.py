@@ -93,13 +93,14 @@ def publish(staging: Path, final: Path) -> None:
 
 def run_post(args: argparse.Namespace) -> int:
     """`paperpress run`: one post, written only when the whole notebook succeeded."""
+    topic, _settings = check_inputs(args)  # before the heavy imports: bad input fails fast
+
     import nbformat
     from filelock import FileLock
     from papermill.exceptions import PapermillExecutionError
 
     from . import digest, post
 
-    topic, _settings = check_inputs(args)
     name = f"{args.date}-{topic.slug}"
     work = Path(".paperpress")
     staging = work / "staging" / name

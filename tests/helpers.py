@@ -1,0 +1,53 @@
+"""Helpers for tests that run the real command in a throwaway copy of the project."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def make_project(folder: Path) -> Path:
+    """A minimal project folder: topics.yml and the post template, as a user's checkout has them."""
+    (folder / "notebooks").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "topics.yml", folder / "topics.yml")
+    shutil.copy(ROOT / "notebooks" / "digest.ipynb", folder / "notebooks" / "digest.ipynb")
+    return folder
+
+
+def run_cli(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `paperpress ARGS` in the project folder, as a user would."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    full_env.update(env or {})
+    return subprocess.run([str(BIN / "paperpress"), *args], cwd=project, env=full_env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file under a folder with its bytes (to compare runs)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    """A JSONL file in the sample format."""
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def read_post(folder: Path) -> nbformat.NotebookNode:
+    """The post notebook of a post folder."""
+    return nbformat.read(folder / "index.ipynb", as_version=4)
+
+
+def markdown_outputs(nb) -> list[str]:
+    """All text/markdown outputs of a notebook, in order."""
+    return [o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]

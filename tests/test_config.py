@@ -1,0 +1,59 @@
+"""Topics file and settings: validation errors are one line naming file, topic and field."""
+
+import datetime as dt
+
+import pytest
+
+from paperpress.config import PaperpressError, find_topic, load_settings, load_topics, parse_date
+
+from .conftest import ROOT
+
+
+def test_shipped_topics_are_valid():
+    topics = load_topics(ROOT / "topics.yml")
+    assert list(topics) == ["metaverse-avatars", "talking-head", "3dgs", "nerf", "diffusion-models"]
+    assert topics["metaverse-avatars"].language == "zh"
+    assert topics["metaverse-avatars"].name == "元宇宙/虚拟人"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("topics: [{slug: a, name: A, query: x, colour: red}]", "topic 'a': field 'colour': Extra inputs"),
+    ("topics: [{slug: a, name: A, query: x, max_papers: 0}]", "topic 'a': field 'max_papers'"),
+    ("topics: [{slug: a, name: A, query: 虚拟人}]", "topic 'a': field 'query'"),
+    ("topics: [{slug: a, name: A, query: x, language: fr}]", "topic 'a': field 'language'"),
+    ("topics: [{name: A, query: x}]", "topic #1: field 'slug'"),
+    ("topics: [{slug: a, name: A, query: x}, {slug: a, name: B, query: y}]", "duplicate slug"),
+    ("themes: []", "field 'themes'"),
+    ("topics: [", "not valid YAML"),
+    ("- a\n- b", "expected a mapping"),
+])
+def test_malformed_topics_file_is_one_line(tmp_path, text, expected):
+    path = tmp_path / "topics.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PaperpressError) as err:
+        load_topics(path)
+    message = str(err.value)
+    assert expected in message and str(path) in message and "\n" not in message
+
+
+def test_unknown_topic_suggests_nearest():
+    topics = load_topics(ROOT / "topics.yml")
+    with pytest.raises(PaperpressError, match="did you mean 'talking-head'"):
+        find_topic(topics, "talking-heads")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2024-13-01", "expected YYYY-MM-DD"), ("20240401", "expected YYYY-MM-DD"), ("yesterday", "expected"),
+    ("2999-01-01", "in the future"), ("1990-01-01", "arXiv starts"),
+])
+def test_bad_dates(text, expected):
+    with pytest.raises(PaperpressError, match=expected):
+        parse_date(text, today=dt.date(2026, 11, 25))
+
+
+def test_settings_from_environment_and_dotenv(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("GEMINI_API_KEY=from-dotenv\nPAPERPRESS_ARXIV_API_URL=http://127.0.0.1:1/api\n")
+    settings = load_settings({"PAPERPRESS_ARXIV_API_URL": "http://127.0.0.1:2/api"}, dotenv=dotenv)
+    assert settings.arxiv_api_url == "http://127.0.0.1:2/api"  # the environment wins over .env
+    assert settings.has_key and "from-dotenv" not in repr(settings)

@@ -1,0 +1,198 @@
+"""`paperpress run` end to end on the embedded sample: the post, its bytes, and every bad input."""
+
+import json
+import re
+import subprocess
+
+import nbformat
+import pytest
+import yaml
+
+from .helpers import BIN, make_project, markdown_outputs, read_post, run_cli, tree_bytes, write_jsonl
+
+SEED_TITLES = [
+    "Make-Your-Anchor: A Diffusion-based 2D Avatar Generation Framework",
+    "UV Gaussians: Joint Learning of Mesh Deformation and Gaussian Textures for Human Avatar Modeling",
+    "NECA: Neural Customizable Human Avatar",
+    "VLOGGER: Multimodal Diffusion for Embodied Avatar Synthesis",
+    "GVA: Reconstructing Vivid 3D Gaussian Avatars from Monocular Videos",
+    "One2Avatar: Generative Implicit Head Avatar For Few-shot User Adaptation",
+]
+POST = "posts/2024-04-01-metaverse-avatars"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo post, built once by the real command in a throwaway project."""
+    project = make_project(tmp_path_factory.mktemp("demo"))
+    result = run_cli(project, "run", "--offline", "--topic", "metaverse-avatars", "--date", "2024-04-01")
+    assert result.returncode == 0, result.stderr
+    return project, result
+
+
+def unescape(text: str) -> str:
+    """Markdown text without backslash escapes, for comparing with plain titles."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def test_front_matter_is_cell_zero(demo):
+    project, result = demo
+    assert f"wrote {POST}/index.ipynb (6 papers" in result.stdout
+    nb = read_post(project / POST)
+    cell = nb.cells[0]
+    assert cell.cell_type == "raw" and cell.source.startswith("---\n") and cell.source.endswith("\n---")
+    matter = yaml.safe_load(cell.source.strip("-\n"))
+    assert matter["title"] == "元宇宙/虚拟人 · 2024-04-01"
+    assert matter["date"] == "2024-04-01" and matter["lang"] == "zh-Hans"
+    assert matter["categories"][0] == "元宇宙/虚拟人"
+    assert SEED_TITLES[0] in matter["description"] and "Update in 2024-04-01" in matter["description"]
+    assert (project / POST / matter["image"]).is_file()
+    assert matter["keywords"][0] == "元宇宙/虚拟人" and len(matter["keywords"]) > 3
+
+
+def test_post_is_clean(demo):
+    project, _ = demo
+    nb = read_post(project / POST)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        assert "papermill-error-cell-tag" not in tags
+        assert "execution" not in cell.metadata and "papermill" not in cell.metadata
+        if cell.cell_type == "code":
+            assert not [o for o in cell.outputs if o.output_type == "error"]
+            assert not [o for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+        if "injected-parameters" in tags or "parameters" in tags:
+            assert "remove-cell" in tags
+    assert "start_time" not in nb.metadata.papermill
+    assert nb.metadata.papermill.output_path == f"{POST}/index.ipynb"
+
+
+def test_every_seed_paper_has_every_section(demo):
+    project, _ = demo
+    outputs = markdown_outputs(read_post(project / POST))
+    header = outputs[0]
+    assert "summaries by the offline extractive summariser" in header
+    assert "2024-04-01" in header and "元宇宙/虚拟人" in header
+    papers = [o for o in outputs if o.startswith("## ") and "**Authors:**" in o]
+    assert [unescape(p.splitlines()[0][3:]) for p in papers] == SEED_TITLES
+    for section in papers:
+        for part in ("**Authors:**", "[PDF](https://arxiv.org/pdf/", "**摘要**", "**关键要点**", "**结构化解读**",
+                     "**研究背景:**", "**过去的方法及问题:**", "**提出的研究方法:**", "**结论:**", "**工作量:**",
+                     "<details>", "点此查看论文截图"):
+            assert part in section, (part, section[:80])
+        assert len(re.findall(r"^- ", section.split("**关键要点**")[1].split("**结构化解读**")[0], re.M)) >= 3
+    assert "accepted at CVPR2024" in papers[0]
+
+
+def test_trend_section_has_tables_and_two_charts(demo):
+    project, _ = demo
+    nb = read_post(project / POST)
+    html = [o["data"]["text/html"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+            if "text/html" in o.get("data", {})]
+    assert any("<caption>高频关键词</caption>" in t for t in html)
+    assert any("<caption>方法标签</caption>" in t for t in html)
+    pngs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(pngs) >= 2 and all(o.metadata["image/png"]["alt"] for o in pngs)
+    assert (project / POST / "charts" / "methods.png").is_file()
+    outputs = markdown_outputs(nb)
+    trend_at = next(i for i, o in enumerate(outputs) if o.startswith("## 趋势"))
+    first_paper = next(i for i, o in enumerate(outputs) if "**Authors:**" in o)
+    assert 0 < trend_at < first_paper  # the seed's order: header, trends, papers
+
+
+def test_sidecar_holds_papers_and_summaries(demo):
+    project, _ = demo
+    data = json.loads((project / POST / "digest.json").read_text(encoding="utf-8"))
+    assert data["topic_slug"] == "metaverse-avatars" and data["summariser"] == "offline"
+    assert [e["paper"]["title"] for e in data["entries"]] == SEED_TITLES
+    assert all(e["summary"]["tldr"] for e in data["entries"])
+
+
+def test_rerun_gives_the_same_bytes(demo):
+    project, _ = demo
+    before = tree_bytes(project / "posts")
+    result = run_cli(project, "run", "--offline", "--topic", "metaverse-avatars", "--date", "2024-04-01")
+    assert result.returncode == 0, result.stderr
+    assert tree_bytes(project / "posts") == before
+    assert not list((project / ".paperpress" / "staging").iterdir())
+
+
+def test_failing_cell_leaves_the_old_post(demo, tmp_path):
+    project, _ = demo
+    before = tree_bytes(project / "posts")
+    nb = nbformat.read(project / "notebooks" / "digest.ipynb", as_version=4)
+    nb.cells.insert(4, nbformat.v4.new_code_cell("raise ValueError('boom')"))
+    broken = tmp_path / "broken.ipynb"
+    nbformat.write(nb, broken)
+    result = run_cli(project, "run", "--offline", "--topic", "metaverse-avatars", "--date", "2024-04-01",
+                     "--template", str(broken))
+    assert result.returncode == 1
+    assert "ValueError: boom" in result.stderr and "cell 5" in result.stderr
+    assert tree_bytes(project / "posts") == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--date", "2024-02-30"], "bad date '2024-02-30'"),
+    (["--date", "2999-01-01"], "in the future"),
+    (["--date", "1985-01-01"], "arXiv starts"),
+    (["--topic", "metaverse-avatar"], "unknown topic 'metaverse-avatar' (did you mean 'metaverse-avatars'?)"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, args, message):
+    project = make_project(tmp_path)
+    base = {"--topic": "metaverse-avatars", "--date": "2024-04-01"}
+    base.update(dict(zip(args[::2], args[1::2])))
+    result = run_cli(project, "run", "--offline", *[x for kv in base.items() for x in kv])
+    assert result.returncode == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1
+    assert not list((project / "posts").glob("*")) if (project / "posts").exists() else True
+
+
+def test_malformed_topics_file_exit_2(tmp_path):
+    project = make_project(tmp_path)
+    (project / "topics.yml").write_text("topics:\n  - slug: x\n    name: X\n    query: q\n    max_papers: lots\n")
+    result = run_cli(project, "run", "--offline", "--topic", "x", "--date", "2024-04-01")
+    assert result.returncode == 2
+    assert "topics.yml: topic 'x': field 'max_papers'" in result.stderr and result.stderr.count("\n") == 1
+    assert not (project / "posts").exists() or not list((project / "posts").iterdir())
+
+
+def test_live_without_key_says_how_to_set_it(tmp_path):
+    project = make_project(tmp_path)
+    result = run_cli(project, "run", "--topic", "nerf", "--date", "2024-04-01")
+    assert result.returncode == 2 and "GEMINI_API_KEY" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_script_in_abstract_shows_as_text_and_empty_day(tmp_path):
+    project = make_project(tmp_path)
+    sample = write_jsonl(tmp_path / "evil.jsonl", [{
+        "listed_on": "2024-05-02", "arxiv_id": "2405.00001", "version": "v1",
+        "title": "An [evil](javascript:alert(1)) title <img src=x onerror=alert(2)>",
+        "authors": ["Mallory <b>Bold</b>"], "abstract": "We propose <script>alert(1)</script> for *avatars*.",
+        "comment": "<iframe src=//x>"}])
+    empty = run_cli(project, "run", "--offline", "--sample", str(sample), "--topic", "nerf", "--date", "2024-05-01")
+    assert empty.returncode == 0 and "no new papers" in empty.stdout
+    assert not (project / "posts" / "2024-05-01-nerf").exists()
+    result = run_cli(project, "run", "--offline", "--sample", str(sample), "--topic", "nerf", "--date", "2024-05-02")
+    assert result.returncode == 0, result.stderr
+    text = "\n".join(markdown_outputs(read_post(project / "posts" / "2024-05-02-nerf")))
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    for raw in ("<script", "<img src=x", "<iframe", "<b>", "](javascript:"):
+        assert raw not in text
+    allowed = run_cli(project, "run", "--offline", "--sample", str(sample), "--topic", "nerf",
+                      "--date", "2024-05-01", "--allow-empty")
+    assert allowed.returncode == 0
+    assert "No new papers" in "\n".join(markdown_outputs(read_post(project / "posts" / "2024-05-01-nerf")))
+
+
+def test_plain_papermill_runs_the_template(tmp_path):
+    project = make_project(tmp_path)
+    out = tmp_path / "out.ipynb"
+    help_text = subprocess.run([str(BIN / "papermill"), "--help-notebook", "notebooks/digest.ipynb"], cwd=project,
+                               capture_output=True, text=True, check=True).stdout
+    for name in ("date", "topic", "source", "summariser", "sample_path", "topics_file", "posts_dir", "output_dir",
+                 "max_papers", "window_days", "model"):
+        assert f"  {name}: " in help_text
+    subprocess.run([str(BIN / "papermill"), "notebooks/digest.ipynb", str(out), "-p", "date", "2024-04-01",
+                    "-p", "topic", "metaverse-avatars", "--no-progress-bar"], cwd=project, check=True,
+                   capture_output=True)
+    assert len([o for o in markdown_outputs(nbformat.read(out, as_version=4)) if "**Authors:**" in o]) == 6
