@@ -65,7 +65,8 @@ class TopicsFile(BaseModel):
 
 def describe_error(path: Path, data: object, err: ValidationError) -> str:
     """One line naming the file, the topic and the field of the first validation error."""
-    first = err.errors()[0]
+    # An unknown key is most often a typo of the missing one: name it first.
+    first = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = list(first["loc"])
     where = ""
     if len(loc) >= 2 and loc[0] == "topics" and isinstance(loc[1], int):
