@@ -1,0 +1,498 @@
+"""The website: `quarto render` when Quarto is installed, else a pandoc-built preview in _site/.
+
+The preview mirrors Quarto's layout (`_site/index.html`, `_site/posts/<folder>/index.html`,
+`_site/about.html`, `_site/topics.html`) so links keep working when Quarto takes over. It needs
+no JavaScript and is deterministic: the same project gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import quote
+
+import nbformat
+import pypandoc
+import yaml
+
+from .config import PaperpressError
+
+log = logging.getLogger(__name__)
+
+GENERATOR = "paperpress preview (pandoc)"
+PREVIEW_NOTICE = "Quarto not found: built a pandoc preview (run `quarto render` for the full site)"
+SECTIONS = ("posts", "trends")
+SKIPPED_FILES = {"index.ipynb", "digest.json"}
+FIGURE_DIR = "index_files/figure-html"  # where Quarto puts a notebook's figures
+IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
+# pandoc's Markdown; no YAML blocks inside bodies (front matter is passed as metadata strings,
+# which pandoc escapes) and no implicit figures (an output image is an image, not a caption).
+READER = "markdown-yaml_metadata_block-implicit_figures"
+LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+FIG_ALT = re.compile(r"^#\|\s*fig-alt:\s*(.+?)\s*$", re.MULTILINE)
+SHORTCODE = re.compile(r"\{\{<.*?>\}\}", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One notebook page of the site: its folder and its front matter."""
+
+    section: str
+    folder: Path
+    meta: dict[str, Any] = field(hash=False)
+
+    @property
+    def href(self) -> str:
+        """Link to the page from the site root."""
+        return f"{self.section}/{quote(self.folder.name)}/index.html"
+
+    @property
+    def date(self) -> str:
+        """The front-matter date as text ('' if none)."""
+        return format_date(self.meta.get("date"))
+
+    @property
+    def title(self) -> str:
+        """The front-matter title, else the folder name."""
+        return str(self.meta.get("title") or self.folder.name)
+
+
+def render_site(root: Path, quarto: str | None = "quarto") -> Path:
+    """Render the site into root/_site and return its index.html (a pandoc preview without Quarto)."""
+    root = Path(root)
+    executable = shutil.which(quarto) if quarto else None
+    if quarto and not executable and os.sep in quarto:
+        raise PaperpressError(f"quarto not found or not executable: {quarto}")
+    if executable:
+        return run_quarto(root, executable)
+    index = build_preview(root)
+    log.warning("%s: %s", PREVIEW_NOTICE, index)
+    return index
+
+
+def is_preview(index: Path) -> bool:
+    """Whether a rendered index.html is the pandoc preview rather than Quarto's site."""
+    try:
+        head = Path(index).read_text(encoding="utf-8", errors="replace")[:2000]
+    except FileNotFoundError:
+        return False
+    return f'<meta name="generator" content="{GENERATOR}">' in head
+
+
+def run_quarto(root: Path, quarto: str) -> Path:
+    """Run `quarto render` in root and return _site/index.html."""
+    subprocess.run([quarto, "render"], cwd=root, check=True)
+    return root / "_site" / "index.html"
+
+
+def build_preview(root: Path) -> Path:
+    """Build the pandoc preview in a temporary folder of root, then swap it in as root/_site."""
+    work = Path(tempfile.mkdtemp(prefix="._site-build-", dir=root))
+    try:
+        site = work / "_site"
+        site.mkdir()
+        write_preview(root, site)
+        swap_dirs(site, root / "_site", work / "old")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return root / "_site" / "index.html"
+
+
+def swap_dirs(new: Path, target: Path, trash: Path) -> None:
+    """Replace target by new, moving the old target to trash first."""
+    if target.exists():
+        target.rename(trash)
+    new.rename(target)
+
+
+def write_preview(root: Path, site: Path) -> None:
+    """Write every page of the preview into site."""
+    config = read_config(root)
+    pages = [page for section in SECTIONS for page in find_pages(root, section)]
+    libs = site / "site_libs"
+    libs.mkdir()
+    (libs / "preview.css").write_bytes(read_data("preview.css").encode("utf-8"))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda page: write_notebook_page(page, site, config), pages))
+    posts = sort_pages([p for p in pages if p.section == "posts"])
+    trends = sort_pages([p for p in pages if p.section == "trends"])
+    write_qmd_page(root / "index.qmd", site / "index.html", config, render_listing(posts))
+    write_qmd_page(root / "topics.qmd", site / "topics.html", config, render_topics(posts, trends))
+    write_qmd_page(root / "about.qmd", site / "about.html", config, "")
+
+
+def read_config(root: Path) -> dict[str, str]:
+    """Read the site title, description and language from _quarto.yml."""
+    path = root / "_quarto.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    website = (data or {}).get("website") or {}
+    return {
+        "site-title": str(website.get("title") or "paperpress"),
+        "description": str(website.get("description") or ""),
+        "lang": clean_lang((data or {}).get("lang")),
+    }
+
+
+def read_data(name: str) -> str:
+    """Read a file shipped in paperpress/data."""
+    return resources.files("paperpress").joinpath("data", name).read_text(encoding="utf-8")
+
+
+def find_pages(root: Path, section: str) -> list[Page]:
+    """Find the notebook pages of a section (posts or trends), in folder order."""
+    pages = []
+    for path in sorted((root / section).glob("*/index.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        try:
+            meta = read_front_matter(notebook)[0]
+        except yaml.YAMLError as error:
+            raise PaperpressError(f"{path}: front matter is not valid YAML: {error}") from None
+        pages.append(Page(section, path.parent, meta))
+    return pages
+
+
+def sort_pages(pages: Iterable[Page]) -> list[Page]:
+    """Sort pages newest first: by front-matter date, then folder name."""
+    return sorted(pages, key=lambda p: (date_key(p.meta.get("date")), p.folder.name), reverse=True)
+
+
+def date_key(value: Any) -> str:
+    """A sortable text form of a front-matter date."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value or "")
+
+
+def format_date(value: Any) -> str:
+    """The date shown on pages: YYYY-MM-DD for dates and datetimes, else the text as given."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.strftime("%Y-%m-%d")
+    return str(value or "")
+
+
+def clean_lang(value: Any) -> str:
+    """A BCP 47-looking language tag, else 'en'."""
+    text = str(value or "")
+    return text if LANG.match(text) else "en"
+
+
+def read_front_matter(notebook: nbformat.NotebookNode) -> tuple[dict[str, Any], int | None]:
+    """Return the YAML front matter of the first raw `---` cell and that cell's index."""
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "raw" and cell.source.lstrip().startswith("---"):
+            return parse_yaml_block(cell.source), index
+    return {}, None
+
+
+def parse_yaml_block(text: str) -> dict[str, Any]:
+    """Parse the YAML between the first two `---` lines of text ({} if none or not a mapping)."""
+    lines = text.strip().splitlines()
+    if not lines or lines[0].strip() != "---":
+        return {}
+    end = next((i for i, line in enumerate(lines[1:], 1) if line.strip() in ("---", "...")), len(lines))
+    data = yaml.safe_load("\n".join(lines[1:end]))
+    return data if isinstance(data, dict) else {}
+
+
+def split_qmd(text: str) -> tuple[dict[str, Any], str]:
+    """Split a .qmd file into its front matter and its Markdown body."""
+    lines = text.splitlines()
+    if lines and lines[0].strip() == "---":
+        end = next((i for i, line in enumerate(lines[1:], 1) if line.strip() in ("---", "...")), None)
+        if end is not None:
+            return parse_yaml_block("\n".join(lines[: end + 1])), "\n".join(lines[end + 1 :])
+    return {}, text
+
+
+def write_notebook_page(page: Page, site: Path, config: dict[str, str]) -> None:
+    """Convert one post or trends notebook into site/<section>/<folder>/index.html."""
+    out_dir = site / page.section / page.folder.name
+    copy_page_files(page.folder, out_dir)
+    notebook = nbformat.read(page.folder / "index.ipynb", as_version=4)
+    markdown = convert_notebook(notebook, out_dir)
+    body = run_pandoc(markdown, page_metadata(page.meta, config), page_variables(page.meta, config, "../../"), toc=True)
+    (out_dir / "index.html").write_text(body, encoding="utf-8")
+
+
+def copy_page_files(source: Path, target: Path) -> None:
+    """Copy a page folder's files (charts, figures) except notebooks, the digest sidecar and hidden files."""
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if not path.is_file() or is_private(relative):
+            continue
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / relative)
+    target.mkdir(parents=True, exist_ok=True)
+
+
+def is_private(relative: Path) -> bool:
+    """Whether a file of a page folder stays out of the site (notebooks, digest.json, hidden files)."""
+    hidden = any(part.startswith(".") or part == "__pycache__" for part in relative.parts)
+    return hidden or relative.suffix == ".ipynb" or relative.as_posix() in SKIPPED_FILES
+
+
+def convert_notebook(notebook: nbformat.NotebookNode, out_dir: Path) -> str:
+    """Turn an executed notebook into Markdown (outputs only), writing its images into out_dir."""
+    _, front = read_front_matter(notebook)
+    blocks = []
+    for index, cell in enumerate(notebook.cells):
+        if index != front and not is_removed(cell):
+            blocks.extend(convert_cell(cell, index, out_dir))
+    return "\n\n".join(block.strip("\n") for block in blocks if block.strip()) + "\n"
+
+
+def is_removed(cell: nbformat.NotebookNode) -> bool:
+    """Whether a cell is left out entirely (tag remove-cell or `#| include: false`)."""
+    tags = cell.get("metadata", {}).get("tags", [])
+    return "remove-cell" in tags or bool(re.search(r"^#\|\s*include:\s*false\s*$", cell.source, re.MULTILINE))
+
+
+def convert_cell(cell: nbformat.NotebookNode, index: int, out_dir: Path) -> list[str]:
+    """Markdown blocks of one cell: Markdown as is, HTML raw cells, code cells' outputs only."""
+    if cell.cell_type == "markdown":
+        return [cell.source]
+    if cell.cell_type == "raw":
+        return [fence(cell.source, "{=html}")] if is_html_raw(cell) else []
+    if cell.cell_type != "code" or hides_output(cell):
+        return []
+    alt = find_fig_alt(cell.source)
+    blocks = []
+    for number, output in enumerate(cell.get("outputs", []), 1):
+        block = convert_output(output, f"cell-{index}-output-{number}", alt, out_dir)
+        if block:
+            blocks.append(block)
+    return blocks
+
+
+def is_html_raw(cell: nbformat.NotebookNode) -> bool:
+    """Whether a raw cell is meant for HTML output."""
+    metadata = cell.get("metadata", {})
+    kind = str(metadata.get("format") or metadata.get("raw_mimetype") or "")
+    return kind in ("text/html", "html")
+
+
+def hides_output(cell: nbformat.NotebookNode) -> bool:
+    """Whether a code cell's outputs are hidden (tags hide-output/remove-output or `#| output: false`)."""
+    tags = cell.get("metadata", {}).get("tags", [])
+    hidden = {"hide-output", "remove-output"} & set(tags)
+    return bool(hidden) or bool(re.search(r"^#\|\s*output:\s*false\s*$", cell.source, re.MULTILINE))
+
+
+def find_fig_alt(source: str) -> str | None:
+    """The `#| fig-alt:` option of a code cell, if any."""
+    match = FIG_ALT.search(source)
+    if not match:
+        return None
+    try:
+        value = yaml.safe_load(match.group(1))
+    except yaml.YAMLError:
+        value = match.group(1)
+    return str(value) if value is not None else None
+
+
+def convert_output(output: nbformat.NotebookNode, stem: str, alt: str | None, out_dir: Path) -> str:
+    """Markdown for one output: text/markdown, then text/html, then an image, then text/plain."""
+    if output.get("output_type") not in ("display_data", "execute_result"):
+        return ""  # stream and error outputs never reach the page
+    data = output.get("data", {})
+    if "text/markdown" in data:
+        return to_text(data["text/markdown"])
+    if "text/html" in data:
+        return fence(to_text(data["text/html"]), "{=html}")
+    for mime, suffix in IMAGE_TYPES.items():
+        if mime in data:
+            name = write_image(data[mime], mime, f"{stem}.{suffix}", out_dir)
+            return f"![{escape_markdown(pick_alt(output, mime, alt))}]({name})"
+    if "text/plain" in data:
+        return fence(to_text(data["text/plain"]), "")
+    return ""
+
+
+def to_text(value: Any) -> str:
+    """Join an output's text (a string or a list of lines)."""
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def write_image(value: Any, mime: str, name: str, out_dir: Path) -> str:
+    """Write an output image next to the page and return its relative path."""
+    target = out_dir / FIGURE_DIR / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = to_text(value)
+    target.write_bytes(text.encode("utf-8") if mime == "image/svg+xml" else base64.b64decode(text))
+    return f"{FIGURE_DIR}/{name}"
+
+
+def pick_alt(output: nbformat.NotebookNode, mime: str, alt: str | None) -> str:
+    """Alt text of an output image: output metadata, else the cell's fig-alt, else 'figure'."""
+    metadata = output.get("metadata", {})
+    per_mime = metadata.get(mime) if isinstance(metadata.get(mime), dict) else {}
+    return str(metadata.get("alt") or per_mime.get("alt") or alt or "figure")
+
+
+def escape_markdown(text: str) -> str:
+    """Escape text for use as Markdown inline content (image alt text)."""
+    text = " ".join(text.split())
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|$&~^\"'])", r"\\\1", text)
+
+
+def fence(text: str, info: str) -> str:
+    """A fenced block holding text verbatim (longer fence than any backtick run inside)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{info}\n{text.rstrip()}\n{ticks}"
+
+
+def page_metadata(meta: dict[str, Any], config: dict[str, str]) -> dict[str, Any]:
+    """Front-matter fields passed to pandoc as metadata strings (pandoc escapes them)."""
+    title = str(meta.get("title") or "")
+    result: dict[str, Any] = {
+        "pagetitle": f"{title} – {config['site-title']}" if title and title != config["site-title"] else config["site-title"],
+        "site-title": config["site-title"],
+    }
+    for key in ("title", "subtitle", "description"):
+        if meta.get(key):
+            result[key] = str(meta[key])
+    if meta.get("date"):
+        result["date"] = format_date(meta["date"])
+    result["categories"] = list_categories(meta)
+    return result
+
+
+def page_variables(meta: dict[str, Any], config: dict[str, str], root: str) -> dict[str, str]:
+    """Template variables (inserted verbatim, so escaped or validated here)."""
+    variables = {"root": root, "generator": GENERATOR, "lang": clean_lang(meta.get("lang") or config["lang"])}
+    date = format_date(meta.get("date"))
+    if ISO_DATE.match(date):
+        variables["date-iso"] = date[:10]
+    description = str(meta.get("description") or config["description"])
+    if description:
+        variables["description-attr"] = html.escape(" ".join(description.split()))
+    return variables
+
+
+def list_categories(meta: dict[str, Any]) -> list[str]:
+    """The front-matter categories as a list of strings."""
+    value = meta.get("categories") or []
+    return [str(c) for c in (value if isinstance(value, list) else [value]) if str(c).strip()]
+
+
+def run_pandoc(markdown: str, metadata: dict[str, Any], variables: dict[str, str], toc: bool = False) -> str:
+    """Convert Markdown to a standalone HTML page with the preview template."""
+    args = ["--standalone", f"--template={template_path()}", "--wrap=none"]
+    if toc:
+        args += ["--toc", "--toc-depth=2"]
+    for key, value in metadata.items():
+        values = value if isinstance(value, list) else [value]
+        args += [f"--metadata={key}={item}" for item in values]
+    args += [f"--variable={key}={value}" for key, value in variables.items()]
+    command = [pypandoc.get_pandoc_path(), f"--from={READER}", "--to=html5", *args]
+    done = subprocess.run(command, input=markdown.encode("utf-8"), capture_output=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"pandoc failed ({done.returncode}): {done.stderr.decode('utf-8', 'replace').strip()}")
+    return done.stdout.decode("utf-8")
+
+
+def template_path() -> str:
+    """Path of the shipped preview template."""
+    return str(resources.files("paperpress").joinpath("data", "preview-template.html"))
+
+
+def write_qmd_page(source: Path, target: Path, config: dict[str, str], extra_html: str) -> None:
+    """Render a .qmd page (its Markdown body, Quarto shortcodes removed) plus generated HTML."""
+    meta, body = split_qmd(source.read_text(encoding="utf-8")) if source.exists() else ({}, "")
+    markdown = SHORTCODE.sub("", body).strip()
+    if extra_html:
+        markdown += "\n\n" + fence(extra_html, "{=html}")
+    page_meta = {k: v for k, v in meta.items() if k in ("title", "subtitle", "description", "lang")}
+    html_page = run_pandoc(markdown + "\n", page_metadata(page_meta, config), page_variables(page_meta, config, ""))
+    target.write_text(html_page, encoding="utf-8")
+
+
+def render_listing(pages: list[Page]) -> str:
+    """HTML of the home listing: one item per post, newest first."""
+    if not pages:
+        return '<p class="listing-empty">No posts yet.</p>'
+    return '<div class="listing">\n' + "\n".join(render_listing_item(page) for page in pages) + "\n</div>"
+
+
+def render_listing_item(page: Page) -> str:
+    """HTML of one listing item: image, title link, date, categories, description."""
+    href = html.escape(page.href)
+    parts = ['<article class="listing-item">']
+    image = find_listing_image(page)
+    if image:
+        parts.append(f'<a href="{href}"><img src="{html.escape(image)}" alt=""></a>')
+    parts.append(f'<h3 class="listing-title"><a href="{href}">{html.escape(page.title)}</a></h3>')
+    meta = [html.escape(page.date)] if page.date else []
+    meta += [render_category_link(c) for c in list_categories(page.meta)]
+    if meta:
+        parts.append(f'<p class="listing-meta">{" · ".join(meta)}</p>')
+    if page.meta.get("description"):
+        parts.append(f'<p class="listing-description">{html.escape(str(page.meta["description"]))}</p>')
+    parts.append("</article>")
+    return "\n".join(parts)
+
+
+def find_listing_image(page: Page) -> str | None:
+    """Link to the post's front-matter image if it is a file inside the post folder."""
+    value = str(page.meta.get("image") or "")
+    if not value or "://" in value or value.startswith("/"):
+        return None
+    path = (page.folder / value).resolve()
+    if not path.is_file() or not path.is_relative_to(page.folder.resolve()) or is_private(Path(value)):
+        return None
+    return f"{page.section}/{quote(page.folder.name)}/{quote(value)}"
+
+
+def category_id(category: str) -> str:
+    """The HTML id of a category's section on the topics page."""
+    return "category-" + "-".join(category.split())
+
+
+def render_category_link(category: str) -> str:
+    """A category as a link to its section of the topics page."""
+    href = "topics.html#" + quote(category_id(category), safe="")
+    return f'<a class="category" href="{html.escape(href)}">{html.escape(category)}</a>'
+
+
+def render_topics(posts: list[Page], trends: list[Page]) -> str:
+    """HTML of the topics page: posts grouped by category (newest first), then trends pages."""
+    categories = sorted({c for page in posts for c in list_categories(page.meta)})
+    sections = [render_category(c, [p for p in posts if c in list_categories(p.meta)]) for c in categories]
+    if not sections:
+        sections.append('<p class="listing-empty">No posts yet.</p>')
+    if trends:
+        sections.append(render_category_section("trends", "Trends", trends))
+    return "\n".join(sections)
+
+
+def render_category(category: str, pages: list[Page]) -> str:
+    """One category's section of the topics page."""
+    return render_category_section(category_id(category), category, pages)
+
+
+def render_category_section(anchor: str, heading: str, pages: list[Page]) -> str:
+    """A heading and a date/title table of pages."""
+    rows = "\n".join(
+        f'<tr><td>{html.escape(p.date)}</td><td><a href="{html.escape(p.href)}">{html.escape(p.title)}</a></td></tr>'
+        for p in pages
+    )
+    return (
+        f'<section class="topic" id="{html.escape(anchor)}">\n<h2>{html.escape(heading)}</h2>\n'
+        f"<table>\n<thead><tr><th>Date</th><th>Title</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n</section>"
+    )

@@ -1,0 +1,257 @@
+"""The website: Quarto project files and the pandoc preview of _site/ (no Quarto, no network)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import shutil
+import stat
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote
+
+import nbformat
+import pytest
+import yaml
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
+from PIL import Image
+
+from paperpress import site
+from paperpress.config import PaperpressError
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_FILES = ("_quarto.yml", "index.qmd", "about.qmd", "topics.qmd", "posts/_metadata.yml")
+NEW = "2024-04-01-metaverse-avatars"
+OLD = "2024-03-31-talking-head"
+NEW_TITLE = "元宇宙/虚拟人 2024-04-01"
+OLD_TITLE = "Talking heads <script>alert('title')</script> & more"
+MARKDOWN_OUTPUT = """## Make-Your-Anchor 论文
+
+<details><summary>摘要</summary>
+
+DETAILS_BODY of the abstract.
+
+</details>
+
+Escaped: &lt;script&gt;alert('x')&lt;/script&gt;
+"""
+HTML_TABLE = '<table class="dataframe"><thead><tr><th>category</th><th>papers</th></tr></thead>' \
+    "<tbody><tr><td>cs.CV</td><td>TABLE_CELL_7</td></tr></tbody></table>"
+
+
+class Links(HTMLParser):
+    """Collects href/src attributes and <script> tags of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.srcs: list[tuple[str, str]] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "script":
+            self.scripts += 1
+        if "href" in attrs:
+            self.hrefs.append(attrs["href"])
+        if tag == "img":
+            self.srcs.append((attrs["src"], attrs.get("alt", "")))
+
+
+def parse(page: Path) -> Links:
+    """Parse a rendered page."""
+    links = Links()
+    links.feed(page.read_text(encoding="utf-8"))
+    return links
+
+
+def target(page: Path, href: str) -> Path:
+    """The file a relative link of page points to."""
+    return (page.parent / unquote(href.split("#")[0])).resolve()
+
+
+def tiny_png() -> bytes:
+    """A real 4x3 PNG."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 3), (200, 30, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def front_matter(**fields) -> nbformat.NotebookNode:
+    """The raw front-matter cell of a post."""
+    return new_raw_cell("---\n" + yaml.safe_dump(fields, allow_unicode=True, sort_keys=False) + "---")
+
+
+def write_new_post(folder: Path) -> None:
+    """The newer post: every kind of output, a removed cell, a chart file and the digest sidecar."""
+    png = tiny_png()
+    cells = [
+        front_matter(title=NEW_TITLE, date="2024-04-01", categories=["元宇宙/虚拟人"],
+                     description="Avatar papers of the day", image="charts/cover.png",
+                     keywords=["avatar"], lang="zh"),
+        new_code_cell("import REMOVED_SOURCE", metadata={"tags": ["remove-cell"]},
+                      outputs=[new_output("display_data", data={"text/markdown": "REMOVED_OUTPUT"})]),
+        new_code_cell("show_markdown(CODE_SOURCE_1)", outputs=[new_output(
+            "display_data", data={"text/markdown": MARKDOWN_OUTPUT, "text/plain": "<Markdown PLAIN_FALLBACK>"})]),
+        new_code_cell("show_table(CODE_SOURCE_2)", outputs=[new_output(
+            "execute_result", execution_count=3, data={"text/html": HTML_TABLE, "text/plain": "PLAIN_TABLE"})]),
+        new_code_cell("#| fig-alt: 每类论文数\nplot(CODE_SOURCE_3)", outputs=[new_output(
+            "display_data", data={"image/png": base64.b64encode(png).decode(), "text/plain": "<Figure>"})]),
+        new_code_cell("noisy(CODE_SOURCE_4)", outputs=[
+            new_output("stream", name="stdout", text="STREAM_TEXT\n"),
+            new_output("error", ename="ValueError", evalue="ERROR_TEXT", traceback=["ERROR_TRACEBACK"]),
+            new_output("execute_result", execution_count=5, data={"text/plain": "PLAIN_RESULT"}),
+        ]),
+        new_markdown_cell("Closing **words**."),
+    ]
+    folder.mkdir(parents=True)
+    nbformat.write(new_notebook(cells=cells), folder / "index.ipynb")
+    (folder / "digest.json").write_text('{"papers": []}', encoding="utf-8")
+    (folder / "charts").mkdir()
+    (folder / "charts" / "cover.png").write_bytes(png)
+
+
+def write_old_post(folder: Path) -> None:
+    """The older post: a title to escape, one Markdown cell."""
+    cells = [  # an unquoted date-time, as in the seed post, is a datetime for YAML
+        new_raw_cell(f"---\ntitle: \"{OLD_TITLE}\"\ndate: 2024-03-31 13:22:12\n"
+                     "categories: [Talking Head Generation]\ndescription: Talking head papers\n---"),
+        new_markdown_cell("## Papers\n\nOne paper."),
+    ]
+    folder.mkdir(parents=True)
+    nbformat.write(new_notebook(cells=cells), folder / "index.ipynb")
+
+
+def make_project(root: Path) -> Path:
+    """A tiny project: the repo's Quarto files, two posts and one trends page."""
+    for name in PROJECT_FILES:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / name, root / name)
+    write_new_post(root / "posts" / NEW)
+    write_old_post(root / "posts" / OLD)
+    trends = [front_matter(title="Trends: avatars", date="2024-04-01", categories=["元宇宙/虚拟人"]),
+              new_markdown_cell("Rising methods.")]
+    (root / "trends" / "metaverse-avatars").mkdir(parents=True)
+    nbformat.write(new_notebook(cells=trends), root / "trends" / "metaverse-avatars" / "index.ipynb")
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """A fake project rendered once as a preview."""
+    root = make_project(tmp_path_factory.mktemp("project"))
+    site.render_site(root, quarto=None)
+    return root
+
+
+def test_quarto_project_never_executes_and_renders_posts():
+    config = yaml.safe_load((ROOT / "_quarto.yml").read_text(encoding="utf-8"))
+    posts = yaml.safe_load((ROOT / "posts" / "_metadata.yml").read_text(encoding="utf-8"))
+    assert config["project"]["type"] == "website" and config["project"]["output-dir"] == "_site"
+    assert {"index.qmd", "posts/*/index.ipynb", "trends/*/index.ipynb"} <= set(config["project"]["render"])
+    assert config["execute"]["enabled"] is False and posts["execute"]["enabled"] is False
+    assert posts["echo"] is False
+    listing = yaml.safe_load((ROOT / "index.qmd").read_text(encoding="utf-8").split("---")[1])["listing"]
+    assert listing["contents"] == "posts" and listing["sort"] == "date desc" and listing["feed"] is True
+
+
+def test_home_lists_posts_newest_first_with_working_links(built):
+    index = built / "_site" / "index.html"
+    text = index.read_text(encoding="utf-8")
+    assert text.index(NEW_TITLE) < text.index("Talking heads")
+    links = parse(index)
+    posts = [h for h in links.hrefs if h.startswith("posts/")]
+    assert posts[0].startswith(f"posts/{NEW}/") and posts[-1].startswith(f"posts/{OLD}/")
+    assert all(target(index, h).is_file() for h in links.hrefs if "://" not in h)
+    assert all(target(index, src).is_file() for src, _ in links.srcs)  # the front-matter image
+    assert {"index.html", "topics.html", "about.html"} <= set(links.hrefs)
+    assert "Avatar papers of the day" in text and "2024-03-31 ·" in text
+
+
+def test_post_page_shows_outputs_only(built):
+    page = built / "_site" / "posts" / NEW / "index.html"
+    text = page.read_text(encoding="utf-8")
+    assert '<html lang="zh">' in text and NEW_TITLE in text
+    assert "Make-Your-Anchor 论文</h2>" in text
+    assert "<details>" in text and "<summary>" in text and "<p>DETAILS_BODY of the abstract.</p>" in text
+    assert "TABLE_CELL_7" in text and "<table" in text and "PLAIN_RESULT" in text
+    assert "Escaped: &lt;script&gt;alert(" in text
+    assert "CODE_SOURCE" not in text and "REMOVED" not in text and "PLAIN_FALLBACK" not in text
+    assert "STREAM_TEXT" not in text and "ERROR_" not in text
+    links = parse(page)
+    assert links.scripts == 0
+    images = dict(links.srcs)
+    assert list(images.values()) == ["每类论文数"]
+    assert all(target(page, src).read_bytes().startswith(b"\x89PNG") for src in images)
+    assert all(target(page, h).is_file() for h in links.hrefs if not h.startswith(("#", "http")))
+    assert "Preview rendered with pandoc" in text
+
+
+def test_post_folder_files_are_copied_but_not_notebook_or_sidecar(built):
+    folder = built / "_site" / "posts" / NEW
+    assert (folder / "charts" / "cover.png").is_file()
+    assert not (folder / "index.ipynb").exists() and not (folder / "digest.json").exists()
+    assert not list(built.glob("._site-*")), "temporary build folders are cleaned up"
+
+
+def test_front_matter_text_is_escaped(built):
+    for page in (built / "_site" / "index.html", built / "_site" / "posts" / OLD / "index.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "<script" not in text and "&lt;script&gt;alert" in text
+        assert parse(page).scripts == 0
+
+
+def test_topics_and_about_pages(built):
+    topics = built / "_site" / "topics.html"
+    text = topics.read_text(encoding="utf-8")
+    assert text.index("Talking Head Generation") < text.index("元宇宙/虚拟人") < text.index("Trends: avatars")
+    assert all(target(topics, h).is_file() for h in parse(topics).hrefs)
+    about = (built / "_site" / "about.html").read_text(encoding="utf-8")
+    assert "papermill" in about and "listing:" not in about and "title: " not in about
+
+
+def test_bad_front_matter_is_reported_and_site_kept(tmp_path):
+    root = make_project(tmp_path)
+    site.render_site(root, quarto=None)
+    notebook = nbformat.read(root / "posts" / OLD / "index.ipynb", as_version=4)
+    notebook.cells[0].source = "---\ntitle: [unclosed\n---"
+    nbformat.write(notebook, root / "posts" / OLD / "index.ipynb")
+    with pytest.raises(PaperpressError, match="front matter"):
+        site.render_site(root, quarto=None)
+    assert site.is_preview(root / "_site" / "index.html") and not list(root.glob("._site-*"))
+
+
+def test_render_site_reports_a_preview(tmp_path, caplog):
+    root = make_project(tmp_path)
+    (root / "_site").mkdir()
+    (root / "_site" / "stale.html").write_text("old", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="paperpress.site"):
+        index = site.render_site(root, quarto=None)
+    assert index == root / "_site" / "index.html" and index.is_file()
+    assert site.is_preview(index)
+    assert any("preview" in record.getMessage() for record in caplog.records)
+    assert not (root / "_site" / "stale.html").exists()
+
+
+def test_rerender_gives_identical_bytes(built):
+    def snapshot() -> dict[str, bytes]:
+        return {p.relative_to(built).as_posix(): p.read_bytes() for p in sorted((built / "_site").rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    site.render_site(built, quarto=None)
+    assert snapshot() == before
+
+
+def test_quarto_on_path_is_called_with_render(tmp_path):
+    root = make_project(tmp_path / "project")
+    fake = tmp_path / "quarto"
+    fake.write_text('#!/bin/sh\necho "$@" > quarto-called.txt\npwd >> quarto-called.txt\n'
+                    "mkdir -p _site && echo '<html></html>' > _site/index.html\n", encoding="utf-8")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    index = site.render_site(root, quarto=str(fake))
+    assert index == root / "_site" / "index.html" and not site.is_preview(index)
+    called = (root / "quarto-called.txt").read_text(encoding="utf-8").split("\n")
+    assert called[0] == "render" and Path(called[1]).resolve() == root.resolve()
+    with pytest.raises(PaperpressError, match="quarto not found"):
+        site.render_site(root, quarto=str(tmp_path / "missing" / "quarto"))
