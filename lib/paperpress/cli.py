@@ -145,7 +145,7 @@ def render_site(args: argparse.Namespace) -> int:
     """`paperpress render`: quarto render, or the pandoc preview where quarto is missing."""
     from . import site
 
-    index = site.render_site(Path(args.root))
+    index = site.render_site(Path(args.root))  # logs that it is a preview when Quarto is missing
     print(f"paperpress: site at {index}")
     return EXIT_OK
 
