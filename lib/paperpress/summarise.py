@@ -1,4 +1,4 @@
-"""Summarisers: the deterministic offline extractive one here; Gemini (issue 4) behind the same seam."""
+"""Summarisers: the deterministic offline extractive one here; Gemini (gemini.py) behind the same seam."""
 
 from __future__ import annotations
 
@@ -143,14 +143,24 @@ def summarise_offline(paper: Paper, extras: Extras, language: str) -> Summary:
     )
 
 
-def summarise_entries(entries: Iterable[Entry], topic: Topic, settings: Settings, summariser: str) -> list[Entry]:
-    """Summaries for all entries with the named summariser ('offline' or 'gemini')."""
+def summarise_entries(
+    entries: Iterable[Entry], topic: Topic, settings: Settings, summariser: str, *, model: str | None = None
+) -> list[Entry]:
+    """Summaries for all entries (same order) with the named summariser ('offline' or 'gemini')."""
     entries = list(entries)
     if summariser == "offline":
         return [e.model_copy(update={"summary": summarise_offline(e.paper, e.extras, topic.language)}) for e in entries]
     if summariser == "gemini":
-        raise PaperpressError("the Gemini summariser is not built yet: use --offline (offline summariser)")
+        # Imported here: the offline path must not pay for (or need) the Gemini SDK.
+        from .gemini import summarise_with_gemini
+
+        return summarise_with_gemini(entries, topic.language, settings, pick_model(topic, settings, model))
     raise PaperpressError(f"unknown summariser '{summariser}' (use 'offline' or 'gemini')")
+
+
+def pick_model(topic: Topic, settings: Settings, override: str | None = None) -> str:
+    """The Gemini model: the CLI's override, else the topic's, else the settings' default."""
+    return override or topic.model or settings.gemini_model
 
 
 def sum_usage(entries: Iterable[Entry]) -> Usage:
