@@ -331,3 +331,23 @@ def test_fake_default_answers_are_schema_valid():
             answer = derive_answer(gemini.build_prompt(paper, Extras(), 6000), system)
             summary = gemini.read_answer_text(json.dumps(answer), language)
             assert bool(summary.title_translation) == (language == "zh")
+
+
+def test_timeout_then_success(fake, settings):
+    fake.script("2403.16510", FakeGemini.slow(1.0))
+    [entry] = summarise_entries(make_entries(1), ZH, replace(settings, gemini_timeout_s=0.2), "gemini")
+    assert entry.summary is not None and len(fake.requests) == 2
+
+
+def test_daily_quota_stops_the_run(fake, settings):
+    fake.queue(FakeGemini.error(429, retry_delay="20s", daily=True))
+    out = summarise_entries(make_entries(3), ZH, replace(settings, gemini_concurrency=1), "gemini")
+    assert all(e.summary is None and e.summary_note == "daily Gemini quota exhausted (HTTP 429)" for e in out)
+    assert len(fake.requests) == 1
+
+
+def test_fake_env_points_settings_at_the_fake(fake, tmp_path):
+    settings = load_settings({**fake.env(), "PAPERPRESS_CACHE_DIR": str(tmp_path)}, dotenv=tmp_path / "none.env")
+    assert settings.gemini_base_url == fake.url and settings.api_key == FAKE_KEY and settings.gemini_rpm == 0
+    [entry] = summarise_entries(make_entries(1), EN, settings, "gemini")
+    assert entry.summary is not None and entry.summary.tldr.startswith("The paper presents")

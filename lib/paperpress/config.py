@@ -149,7 +149,7 @@ class Settings:
     # Gemini pacing and retries: client-side limits keep a free-tier key under its quota (no 429s).
     gemini_rpm: int = 15  # requests per minute, 0 = no client-side limit
     gemini_tpm: int = 250_000  # tokens per minute, 0 = no client-side limit
-    gemini_concurrency: int = 8  # papers in flight at once
+    gemini_concurrency: int = 10  # papers in flight at once (only matters when rpm allows it)
     gemini_timeout_s: float = 60.0  # one request
     gemini_retries: int = 4  # extra tries after a 429, a 5xx or a timeout
     gemini_backoff_s: float = 2.0  # first wait after a 5xx (doubles each time)

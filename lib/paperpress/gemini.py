@@ -94,7 +94,6 @@ class Outcome:
 # -- schema and prompt ---------------------------------------------------------------------------
 
 
-@functools.cache
 def build_schema(language: str) -> dict:
     """The JSON schema shown to the model: Summary's, inlined, with descriptions and length hints."""
     schema = copy.deepcopy(Summary.model_json_schema())
@@ -337,9 +336,9 @@ class RateLimiter:
         """Seconds until `tokens` more fit in the sliding minute (0 if they fit now)."""
         while self.spent and self.spent[0][0] <= now - self.period:
             self.spent.popleft()
-        used, wait = sum(t for _, t in self.spent), 0.0
         if not self.tpm:
             return 0.0
+        used, wait = sum(t for _, t in self.spent), 0.0
         # Oldest first: how long until enough of the recent requests leave the window.
         for at, amount in self.spent:
             if used + tokens <= self.tpm:
@@ -540,9 +539,12 @@ async def summarise_papers(items: Sequence[tuple[Paper, Extras]], language: str,
               limiter=RateLimiter(settings.gemini_rpm, settings.gemini_tpm),
               slots=asyncio.Semaphore(max(1, settings.gemini_concurrency)), config=make_config(language))
     try:
-        return list(await asyncio.gather(*(guard_paper(run, p, x) for p, x in items)))
+        outcomes = list(await asyncio.gather(*(guard_paper(run, p, x) for p, x in items)))
     finally:
         await client.aio.aclose()
+    failed = sum(1 for o in outcomes if o.summary is None)
+    log.info("Gemini %s: %d requests for %d papers, %d without a summary", model, run.calls, len(items), failed)
+    return outcomes
 
 
 def run_coroutine(make: Callable[[], Awaitable[T]]) -> T:
@@ -579,9 +581,16 @@ def summarise_with_gemini(entries: Sequence[Entry], language: str, settings: Set
         for i, outcome in zip(todo, fresh):
             outcomes[i] = outcome
             if outcome.summary is not None:  # failures are not cached: a rerun fills the gap
-                write_cache(cache_path(settings.cache_dir, entries[i].paper, model, language),
-                            entries[i].paper, model, language, outcome)
+                save_outcome(settings, entries[i].paper, model, language, outcome)
     return [apply_outcome(entry, outcome) for entry, outcome in zip(entries, outcomes) if outcome is not None]
+
+
+def save_outcome(settings: Settings, paper: Paper, model: str, language: str, outcome: Outcome) -> None:
+    """Cache a summary; a cache that cannot be written costs a rerun, never the post."""
+    try:
+        write_cache(cache_path(settings.cache_dir, paper, model, language), paper, model, language, outcome)
+    except OSError as exc:
+        log.warning("cannot write the Gemini cache under %s (%s)", settings.cache_dir, exc.strerror or type(exc).__name__)
 
 
 def apply_outcome(entry: Entry, outcome: Outcome) -> Entry:

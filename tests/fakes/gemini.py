@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -37,7 +37,9 @@ class Reply:
     text: str | None = None  # the model's answer text (None: derive one from the prompt)
     finish_reason: str = "STOP"
     retry_delay: str | None = None  # for 429s
+    quota_id: str = "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"  # for 429s
     body: dict | None = None  # a raw response body, used as is
+    delay: float = 0.0  # extra seconds before answering (e.g. to trip a client timeout)
 
 
 @dataclass
@@ -103,9 +105,16 @@ class FakeGemini:
         assert self.server is not None, "use FakeGemini as a context manager"
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def env(self, api_key: str = FAKE_KEY) -> dict[str, str]:
-        """Environment variables that point paperpress (or a papermill kernel) at this fake."""
-        return {"GOOGLE_GEMINI_BASE_URL": self.url, "GEMINI_API_KEY": api_key, "NO_PROXY": "127.0.0.1,localhost"}
+    def env(self, api_key: str = FAKE_KEY, fast: bool = True) -> dict[str, str]:
+        """Environment variables that point paperpress (or a papermill kernel) at this fake.
+
+        fast: no client-side rate limit and waits/backoffs scaled down, for quick tests.
+        """
+        env = {"GOOGLE_GEMINI_BASE_URL": self.url, "GEMINI_API_KEY": api_key, "NO_PROXY": "127.0.0.1,localhost"}
+        if fast:
+            env |= {"PAPERPRESS_GEMINI_RPM": "0", "PAPERPRESS_GEMINI_TPM": "0", "PAPERPRESS_GEMINI_BACKOFF": "0.01",
+                    "PAPERPRESS_GEMINI_RETRY_SCALE": "0.01"}
+        return env
 
     # -- scripting ---------------------------------------------------------------------------
 
@@ -125,9 +134,15 @@ class FakeGemini:
         return Reply(text="", finish_reason=reason)
 
     @staticmethod
-    def error(status: int, retry_delay: str | None = None) -> Reply:
-        """An HTTP error in the API's shape (429 carries RetryInfo with retry_delay, e.g. '0.05s')."""
-        return Reply(status=status, retry_delay=retry_delay or ("1s" if status == 429 else None))
+    def slow(seconds: float) -> Reply:
+        """The default answer, after `seconds` more than the usual latency."""
+        return Reply(delay=seconds)
+
+    @staticmethod
+    def error(status: int, retry_delay: str | None = None, daily: bool = False) -> Reply:
+        """An HTTP error in the API's shape (a 429 carries RetryInfo with retry_delay, e.g. '0.05s')."""
+        reply = Reply(status=status, retry_delay=retry_delay or ("1s" if status == 429 else None))
+        return replace(reply, quota_id="GenerateRequestsPerDayPerProjectPerModel-FreeTier") if daily else reply
 
     def script(self, arxiv_id: str, *replies: Reply) -> None:
         """Replies for the next requests about this paper (bare id, no version), in order."""
@@ -203,6 +218,7 @@ class GeminiHandler(BaseHTTPRequestHandler):
 
     fake: FakeGemini
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: Nagle + delayed ACK adds 40 ms
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         """Stay quiet: tests read the request log instead."""
@@ -229,10 +245,12 @@ class GeminiHandler(BaseHTTPRequestHandler):
         status = 500
         try:
             reply = self.check_key(request) or fake.admit(request) or Reply()
-            if fake.latency and reply.status != 429:
-                time.sleep(fake.latency)
+            if reply.status != 429 and fake.latency + reply.delay > 0:
+                time.sleep(fake.latency + reply.delay)
             status = reply.status
             self.send_json(status, build_body(reply, request))
+        except (BrokenPipeError, ConnectionResetError):
+            status = 499  # the client gave up (timeout) before the answer: nginx's "client closed request"
         finally:
             fake.leave(request, status)
 
@@ -255,14 +273,15 @@ class GeminiHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def error_body(code: int, status: str, message: str, retry_delay: str | None = None) -> dict:
-    """An error in the API's shape, with RetryInfo when a delay is given."""
+def error_body(code: int, status: str, message: str, retry_delay: str | None = None,
+               quota_id: str = Reply.quota_id) -> dict:
+    """An error in the API's shape, with QuotaFailure and RetryInfo when a delay is given."""
     error: dict[str, Any] = {"code": code, "status": status, "message": message}
     if retry_delay:
         error["details"] = [
             {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
              "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
-                             "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},
+                             "quotaId": quota_id}]},
             {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay},
         ]
     return {"error": error}
@@ -279,7 +298,7 @@ def build_body(reply: Reply, request: FakeRequest) -> dict:
     if reply.status != 200:
         name = STATUS_NAMES.get(reply.status, "UNKNOWN")
         message = "You exceeded your current quota." if reply.status == 429 else f"fake {name}"
-        return error_body(reply.status, name, message, reply.retry_delay if reply.status == 429 else None)
+        return error_body(reply.status, name, message, reply.retry_delay if reply.status == 429 else None, reply.quota_id)
     text = reply.text
     if text is None:
         text = json.dumps(derive_answer(request.prompt, request.system), ensure_ascii=False)

@@ -1,0 +1,175 @@
+"""Benchmark the Gemini summariser against the loopback fake (no network, no key).
+
+    .venv/bin/python benchmarks/bench_gemini.py           # the full run (about 80 s)
+    .venv/bin/python benchmarks/bench_gemini.py --quick   # every time scale / 10 (about 8 s)
+
+1. Throughput: 30 papers, 1 s per answer. Baseline (measured in the same run): one call at a time
+   with the SDK's sync client, as the seed blog did. Target: paperpress >= 6x faster.
+2. Pacing: 60 requests/minute configured; the fake answers 429 above 60 requests in any 60 s.
+   Target: zero 429s and an achieved rate >= 90 % of the limit. A run without the client-side
+   limit shows that the fake does enforce its window.
+Exit status 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for tests.fakes
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+from paperpress import gemini  # noqa: E402
+from paperpress.config import Settings, Topic  # noqa: E402
+from paperpress.records import Entry, Extras, Paper  # noqa: E402
+from paperpress.summarise import summarise_entries  # noqa: E402
+from tests.fakes.gemini import FAKE_KEY, FakeGemini  # noqa: E402
+
+TOPIC = Topic(slug="bench", name="Benchmark", language="zh", query="avatar")
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    name: str
+    seconds: float
+    requests: int
+    too_many: int
+    note: str = ""
+
+
+def make_entries(n: int, offset: int = 0) -> list[Entry]:
+    """n distinct made-up papers with an abstract and a first page."""
+    entries = []
+    for i in range(offset, offset + n):
+        paper = Paper(arxiv_id=f"2404.{i:05d}", version="v1", title=f"Neural Avatar Method {i}",
+                      authors=("A. Author", "B. Author"),
+                      abstract=f"We propose method {i} for avatars. It uses a diffusion model. Experiments show gains.")
+        entries.append(Entry(paper=paper, extras=Extras(first_page=f"Neural Avatar Method {i}\nA. Author\nExample University")))
+    return entries
+
+
+def base_settings(url: str, cache_dir: Path) -> Settings:
+    """Settings for the fake: dummy key, quick backoff."""
+    return Settings(gemini_base_url=url, api_key=FAKE_KEY, cache_dir=cache_dir, gemini_backoff_s=0.05)
+
+
+def run_one_at_a_time(url: str, entries: list[Entry]) -> float:
+    """The baseline: one synchronous SDK call per paper, in turn (same prompt, schema and validation)."""
+    client = gemini.make_client(base_settings(url, Path(".")))
+    config = gemini.make_config(TOPIC.language)
+    start = time.monotonic()
+    for entry in entries:
+        prompt = gemini.build_prompt(entry.paper, entry.extras, 6000)
+        response = client.models.generate_content(model="gemini-bench", contents=prompt, config=config)
+        gemini.read_answer(response, TOPIC.language)
+    client.close()
+    return time.monotonic() - start
+
+
+def run_unpaced(url: str, entries: list[Entry], concurrency: int) -> float:
+    """A naive concurrent client: `concurrency` calls in flight, no client-side rate limit, no retries."""
+    import asyncio
+
+    async def ask_all() -> None:
+        client = gemini.make_client(base_settings(url, Path(".")))
+        config, slots = gemini.make_config(TOPIC.language), asyncio.Semaphore(concurrency)
+
+        async def ask(entry: Entry) -> None:
+            async with slots:
+                prompt = gemini.build_prompt(entry.paper, entry.extras, 6000)
+                try:
+                    await client.aio.models.generate_content(model="gemini-bench", contents=prompt, config=config)
+                except Exception:  # a 429: counted by the fake
+                    pass
+
+        await asyncio.gather(*(ask(e) for e in entries))
+        await client.aio.aclose()
+
+    start = time.monotonic()
+    asyncio.run(ask_all())
+    return time.monotonic() - start
+
+
+def time_summarise(settings: Settings, entries: list[Entry]) -> tuple[float, list[Entry]]:
+    """Wall time and result of summarise_entries with the Gemini summariser."""
+    start = time.monotonic()
+    out = summarise_entries(entries, TOPIC, settings, "gemini", model="gemini-bench")
+    return time.monotonic() - start, out
+
+
+def bench_throughput(scale: float, tmp: Path) -> tuple[list[Row], float]:
+    """Part 1: 30 papers at 1 s latency, one at a time vs paperpress; the speed-up."""
+    entries, rows = make_entries(30), []
+    with FakeGemini(latency=1.0 * scale) as fake:
+        base = run_one_at_a_time(fake.url, entries)
+        rows.append(Row("one call at a time (baseline)", base, fake.count(), fake.count(429)))
+        fake.reset()
+        rpm = round(1000 / scale)  # a paid tier's limit; not the bottleneck here
+        settings = replace(base_settings(fake.url, tmp / "cache1"), gemini_rpm=rpm)  # default concurrency
+        ours, out = time_summarise(settings, entries)
+        assert all(e.summary for e in out), [e.summary_note for e in out if not e.summary]
+        name = f"paperpress: concurrency {settings.gemini_concurrency}, {rpm} rpm"
+        rows.append(Row(name, ours, fake.count(), fake.count(429), f"max {fake.max_in_flight} in flight"))
+        fake.reset()
+        again, _ = time_summarise(settings, entries)
+        rows.append(Row("paperpress rerun (disk cache)", again, fake.count(), fake.count(429)))
+    return rows, base / ours
+
+
+def bench_pacing(scale: float, tmp: Path) -> tuple[list[Row], float]:
+    """Part 2: a 60 rpm limit against a fake enforcing 60 per minute; the achieved share of the limit."""
+    window, limit = 60.0 * scale, 60
+    rpm = round(limit * 60.0 / window)  # 60 rpm; the quick run squeezes the minute into 6 s
+    rows = []
+    with FakeGemini(latency=0.2 * scale, rpm=limit, window=window) as fake:
+        seconds = run_unpaced(fake.url, make_entries(70, offset=100), concurrency=8)
+        rows.append(Row("no client-side limit, 70 papers", seconds, fake.count(), fake.count(429),
+                        "the fake's window at work"))
+    n = 36
+    with FakeGemini(latency=1.0 * scale, rpm=limit, window=window) as fake:
+        settings = replace(base_settings(fake.url, tmp / "cache3"), gemini_rpm=rpm)
+        seconds, out = time_summarise(settings, make_entries(n, offset=200))
+        starts = sorted(r.started for r in fake.requests)
+        achieved = (len(starts) - 1) / (starts[-1] - starts[0]) * window  # requests per window
+        burst = max(sum(1 for t in starts if s <= t < s + window / 6) for s in starts)
+        rows.append(Row(f"paperpress: {rpm} rpm limit, {n} papers", seconds, fake.count(), fake.count(429),
+                        f"achieved {achieved:.1f}/{limit} per window; max {burst} in any 1/6 window"))
+    return rows, achieved / limit if fake.count(429) == 0 else 0.0
+
+
+def print_table(title: str, rows: list[Row], baseline: float | None) -> None:
+    """The rows, with their speed as a ratio to the baseline's wall time when there is one."""
+    print(f"\n{title}")
+    print(f"| {'run':<40} | {'wall s':>7} | {'requests':>8} | {'429s':>4} | {'speed vs baseline':>17} | note")
+    print(f"|{'-' * 42}|{'-' * 9}|{'-' * 10}|{'-' * 6}|{'-' * 19}|------")
+    for row in rows:
+        ratio = f"{baseline / row.seconds:.1f}x" if baseline and row.seconds > 0 else "-"
+        print(f"| {row.name:<40} | {row.seconds:7.2f} | {row.requests:8d} | {row.too_many:4d} | {ratio:>17} | {row.note}")
+
+
+def main() -> int:
+    """Run both parts, print the tables and whether the targets are met."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="divide every latency and window by 10")
+    scale = 0.1 if parser.parse_args().quick else 1.0
+    with tempfile.TemporaryDirectory() as tmp:
+        rows1, speedup = bench_throughput(scale, Path(tmp))
+        print_table(f"Throughput: 30 papers, {scale:g} s per answer", rows1, rows1[0].seconds)
+        rows2, share = bench_pacing(scale, Path(tmp))
+        print_table(f"Pacing: fake allows 60 requests per {60 * scale:g} s window", rows2, None)
+    ok_speed, ok_rate = speedup >= 6.0, share >= 0.9
+    print(f"\nspeed-up {speedup:.1f}x (target >= 6x): {'ok' if ok_speed else 'MISSED'}")
+    print(f"zero 429s and {share:.0%} of the rate limit (target >= 90 %): {'ok' if ok_rate else 'MISSED'}")
+    return 0 if ok_speed and ok_rate else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
