@@ -60,11 +60,9 @@ def check_inputs(args: argparse.Namespace):
     return topic, settings
 
 
-def execute_template(args: argparse.Namespace, staging: Path) -> None:
-    """Run the template with papermill into the staging folder (raises PapermillExecutionError)."""
-    import papermill
-
-    parameters = {
+def template_parameters(args: argparse.Namespace, staging: Path) -> dict:
+    """The notebook's parameters for this run (all of them land in the post: never a secret)."""
+    return {
         "date": args.date,
         "topic": args.topic,
         "source": "sample" if args.offline else "arxiv",
@@ -77,62 +75,41 @@ def execute_template(args: argparse.Namespace, staging: Path) -> None:
         "window_days": args.window_days,
         "model": args.model,
     }
-    papermill.execute_notebook(args.template, str(staging / "index.ipynb"), parameters=parameters,
-                               kernel_name="python3", progress_bar=False, log_output=False)
-
-
-def publish(staging: Path, final: Path) -> None:
-    """Move the finished post into place, replacing an older one of the same name."""
-    old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def run_post(args: argparse.Namespace) -> int:
     """`paperpress run`: one post, written only when the whole notebook succeeded."""
     topic, _settings = check_inputs(args)  # before the heavy imports: bad input fails fast
 
-    import nbformat
     from filelock import FileLock
-    from papermill.exceptions import PapermillExecutionError
 
-    from . import digest, post
+    from . import publish
+    from .digest import read_digest
 
     name = f"{args.date}-{topic.slug}"
     work = Path(".paperpress")
     staging = work / "staging" / name
     (work / "locks").mkdir(parents=True, exist_ok=True)
-    with FileLock(work / "locks" / f"{name}.lock"):
+    with FileLock(work / "locks" / f"{name}.lock"):  # two runs of one post never interleave
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         try:
-            execute_template(args, staging)
-        except PapermillExecutionError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
+            publish.execute_template(args.template, staging, template_parameters(args, staging))
+            result = read_digest(staging)
+            if not result.entries and not result.updated and not args.allow_empty:
+                print(f"paperpress: no new papers for {topic.slug} on {args.date}; no post written")
+                return EXIT_OK
+            final = Path(args.posts_dir) / name
+            warnings = publish.finish_post(staging, final)
+        except publish.RunFailed as exc:
             if exc.ename == "PaperpressError":
                 raise PaperpressError(exc.evalue) from None
-            print(f"paperpress: error: cell {exc.cell_index} of {args.template} failed: {exc.ename}: {exc.evalue}",
-                  file=sys.stderr)
+            print(f"paperpress: error: {args.template} failed at {exc}", file=sys.stderr)
             return EXIT_FAILED
-        except BaseException:
+        finally:
             shutil.rmtree(staging, ignore_errors=True)
-            raise
-        result = digest.read_digest(staging)
-        if not result.entries and not result.updated and not args.allow_empty:
-            shutil.rmtree(staging, ignore_errors=True)
-            print(f"paperpress: no new papers for {topic.slug} on {args.date}; no post written")
-            return EXIT_OK
-        final = Path(args.posts_dir) / name
-        nb = nbformat.read(staging / "index.ipynb", as_version=4)
-        image = "charts/keywords.png" if (staging / "charts" / "keywords.png").is_file() else None
-        warnings = post.finalise_notebook(nb, post.build_front_matter(result, image), (final / "index.ipynb").as_posix())
-        for text in dict.fromkeys(warnings):
-            print(text.rstrip(), file=sys.stderr)
-        nbformat.write(nb, staging / "index.ipynb")
-        publish(staging, final)
+    for text in dict.fromkeys(warnings):
+        print(text.rstrip(), file=sys.stderr)
     missing = sum(e.summary is None for e in result.entries)
     print(f"paperpress: wrote {final / 'index.ipynb'} ({len(result.entries)} papers, {len(result.updated)} updated)")
     if missing:

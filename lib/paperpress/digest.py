@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from . import pdf, sources, summarise
+from . import sources, summarise
 from .config import PaperpressError, Settings, find_topic, find_topics_file, load_settings, load_topics, parse_date
 from .records import Digest, Entry, Extras
 
@@ -62,7 +62,12 @@ def build_digest(
     papers = sources.fetch_papers(source, chosen, day, settings, sample_path)
     new, updated = sources.split_new(papers, collect_posted(load_archive(posts_dir, chosen.slug, before=date)))
     assets = Path(output_dir) if output_dir else None
-    extras = pdf.enrich_papers(new, settings, assets) if source == "arxiv" else [Extras() for _ in new]
+    if source == "arxiv":
+        from . import pdf  # PDF libraries load only for live runs: offline posts stay near papermill's floor
+
+        extras = pdf.enrich_papers(new, settings, assets)
+    else:
+        extras = [Extras() for _ in new]
     entries = [Entry(paper=p, extras=e) for p, e in zip(new, extras)]
     entries = summarise.summarise_entries(entries, chosen, settings, summariser)
     used_model = chosen.model or settings.gemini_model

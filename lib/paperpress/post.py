@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import html
+import json
 import re
+from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
-import yaml
 
 from . import trends
+from .publish import FRONT_MATTER
 from .records import Digest, Entry, Paper, Summary
 
 # Pandoc/CommonMark markup characters anywhere in a line; a backslash makes each literal.
@@ -235,12 +237,6 @@ def build_front_matter(digest: Digest, image: str | None) -> dict:
     return matter
 
 
-def dump_front_matter(matter: dict) -> str:
-    """The raw-cell text of front matter: YAML between --- lines."""
-    body = yaml.safe_dump(matter, allow_unicode=True, sort_keys=False, width=10_000)
-    return f"---\n{body}---"
-
-
 def markdown(text: str):
     """An IPython Markdown display object (imported late: only kernels need IPython)."""
     from IPython.display import Markdown
@@ -274,31 +270,10 @@ def show_papers(digest: Digest) -> None:
             display(markdown(extra))
 
 
-def finalise_notebook(nb, matter: dict, output_path: str) -> list[str]:
-    """Turn an executed notebook into a post: front matter in cell 0, no volatile metadata.
-
-    Returns the stderr text the kernel printed (warnings), which is moved out of the post.
-    """
-    from nbformat.v4 import new_raw_cell
-
-    front = new_raw_cell(dump_front_matter(matter))
-    if nb.cells and nb.cells[0].cell_type == "raw":
-        nb.cells[0] = front
-    else:
-        nb.cells.insert(0, front)
-    warnings = []
-    for index, cell in enumerate(nb.cells):
-        cell.id = f"cell-{index}"  # papermill's injected cell gets a random id: make reruns identical
-        tags = cell.metadata.get("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-cell"]
-        for key in ("execution", "papermill"):  # timings
-            cell.metadata.pop(key, None)
-        if cell.cell_type == "code":
-            warnings += [o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
-            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
-    meta = nb.metadata.get("papermill", {})
-    for key in ("start_time", "end_time", "duration"):
-        meta.pop(key, None)
-    meta["output_path"] = output_path
-    return warnings
+def save_front_matter(digest: Digest, output_dir: str) -> None:
+    """Write the post's front matter (JSON) for `paperpress run` to put in cell 0; nothing without a folder."""
+    if not output_dir:
+        return
+    image = "charts/keywords.png" if (Path(output_dir) / "charts" / "keywords.png").is_file() else None
+    path = Path(output_dir) / FRONT_MATTER
+    path.write_text(json.dumps(build_front_matter(digest, image), ensure_ascii=False, indent=1), encoding="utf-8")

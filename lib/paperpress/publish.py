@@ -1,0 +1,89 @@
+"""Publishing: an executed notebook in a staging folder becomes a post, moved into place atomically."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import yaml
+from nbformat.v4 import new_raw_cell
+
+FRONT_MATTER = "front-matter.json"  # handed from the kernel to `paperpress run`, not published
+
+
+class RunFailed(Exception):
+    """A notebook cell failed: which cell, and the error it raised."""
+
+    def __init__(self, cell_index: int, ename: str, evalue: str):
+        super().__init__(f"cell {cell_index}: {ename}: {evalue}")
+        self.cell_index, self.ename, self.evalue = cell_index, ename, evalue
+
+
+def execute_template(template: str | Path, staging: Path, parameters: dict) -> Path:
+    """Run a template with papermill into staging/index.ipynb; raise RunFailed naming the failing cell."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    output = staging / "index.ipynb"
+    try:
+        papermill.execute_notebook(str(template), str(output), parameters=parameters, kernel_name="python3",
+                                   progress_bar=False, log_output=False)
+    except PapermillExecutionError as exc:
+        raise RunFailed(exc.cell_index, exc.ename, exc.evalue) from None
+    return output
+
+def dump_front_matter(matter: dict) -> str:
+    """The raw-cell text of front matter: YAML between --- lines."""
+    body = yaml.safe_dump(matter, allow_unicode=True, sort_keys=False, width=10_000)
+    return f"---\n{body}---"
+
+
+def finalise_notebook(nb, matter: dict, output_path: str) -> list[str]:
+    """Turn an executed notebook into a post: front matter in cell 0, no volatile metadata.
+
+    Returns the stderr text the kernel printed (warnings), which is moved out of the post.
+    """
+    front = new_raw_cell(dump_front_matter(matter))
+    if nb.cells and nb.cells[0].cell_type == "raw":
+        nb.cells[0] = front
+    else:
+        nb.cells.insert(0, front)
+    warnings = []
+    for index, cell in enumerate(nb.cells):
+        cell.id = f"cell-{index}"  # papermill's injected cell gets a random id: make reruns identical
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+        for key in ("execution", "papermill"):  # timings
+            cell.metadata.pop(key, None)
+        if cell.cell_type == "code":
+            warnings += [o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+    meta = nb.metadata.get("papermill", {})
+    for key in ("start_time", "end_time", "duration"):
+        meta.pop(key, None)
+    meta["output_path"] = output_path
+    return warnings
+
+
+def publish_folder(staging: Path, final: Path) -> None:
+    """Move the finished folder into place, replacing an older one of the same name."""
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def finish_post(staging: Path, final: Path, front_matter_file: str = FRONT_MATTER) -> list[str]:
+    """Put the kernel's front matter in cell 0, clean the notebook, publish; return the kernel's warnings."""
+    matter = json.loads((staging / front_matter_file).read_text(encoding="utf-8"))
+    (staging / front_matter_file).unlink()
+    nb = nbformat.read(staging / "index.ipynb", as_version=4)
+    warnings = finalise_notebook(nb, matter, (final / "index.ipynb").as_posix())
+    nbformat.write(nb, staging / "index.ipynb")
+    publish_folder(staging, final)
+    return warnings
