@@ -1,13 +1,14 @@
 """Benchmark the Gemini summariser against the loopback fake (no network, no key).
 
-    .venv/bin/python benchmarks/bench_gemini.py           # the full run (about 80 s)
-    .venv/bin/python benchmarks/bench_gemini.py --quick   # every time scale / 10 (about 8 s)
+    .venv/bin/python benchmarks/bench_gemini.py           # the full run (about 90 s)
+    .venv/bin/python benchmarks/bench_gemini.py --quick   # every time scale / 10 (about 10 s)
 
 1. Throughput: 30 papers, 1 s per answer. Baseline (measured in the same run): one call at a time
    with the SDK's sync client, as the seed blog did. Target: paperpress >= 6x faster.
 2. Pacing: 60 requests/minute configured; the fake answers 429 above 60 requests in any 60 s.
-   Target: zero 429s and an achieved rate >= 90 % of the limit. A run without the client-side
-   limit shows that the fake does enforce its window.
+   Target: zero 429s and an achieved rate >= 90 % of the limit, over 40 papers (about 40 s).
+   40 requests cannot overfill a 60 s window, so a second run squeezes the window to 6 s and sends
+   80 (over 8 windows); a run without the client-side limit shows that the fake enforces its window.
 Exit status 1 if a target is missed.
 """
 
@@ -43,6 +44,7 @@ class Row:
     requests: int
     too_many: int
     note: str = ""
+    share: float = 0.0  # achieved rate / limit, for paced runs
 
 
 def make_entries(n: int, offset: int = 0) -> list[Entry]:
@@ -124,39 +126,48 @@ def bench_throughput(scale: float, tmp: Path) -> tuple[list[Row], float]:
     return rows, base / ours
 
 
+def time_paced(url: str, window: float, limit: int, n: int, offset: int, cache_dir: Path, fake: FakeGemini) -> Row:
+    """paperpress with a `limit`-per-`window` rpm setting against a fake enforcing that window."""
+    rpm = round(limit * 60.0 / window)
+    settings = replace(base_settings(url, cache_dir), gemini_rpm=rpm)
+    seconds, out = time_summarise(settings, make_entries(n, offset=offset))
+    assert all(e.summary for e in out), [e.summary_note for e in out if not e.summary]
+    starts = sorted(r.started for r in fake.requests)
+    achieved = (len(starts) - 1) / (starts[-1] - starts[0]) * window  # requests per window
+    burst = max(sum(1 for t in starts if s <= t < s + window / 6) for s in starts)
+    return Row(f"paperpress: {rpm} rpm limit, {n} papers", seconds, fake.count(), fake.count(429),
+               f"{achieved / limit:.0%} of the limit; max {burst} in any {window / 6:g} s", share=achieved / limit)
+
+
 def bench_pacing(scale: float, tmp: Path) -> tuple[list[Row], float]:
     """Part 2: a 60 rpm limit against a fake enforcing 60 per minute; the achieved share of the limit."""
-    window, limit = 60.0 * scale, 60
-    rpm = round(limit * 60.0 / window)  # 60 rpm; the quick run squeezes the minute into 6 s
-    rows = []
+    window, limit, rows = 60.0 * scale, 60, []
     with FakeGemini(latency=0.2 * scale, rpm=limit, window=window) as fake:
         seconds = run_unpaced(fake.url, make_entries(70, offset=100), concurrency=8)
         rows.append(Row("no client-side limit, 70 papers", seconds, fake.count(), fake.count(429),
                         "the fake's window at work"))
-    n = 36
     with FakeGemini(latency=1.0 * scale, rpm=limit, window=window) as fake:
-        settings = replace(base_settings(fake.url, tmp / "cache3"), gemini_rpm=rpm)
-        seconds, out = time_summarise(settings, make_entries(n, offset=200))
-        starts = sorted(r.started for r in fake.requests)
-        achieved = (len(starts) - 1) / (starts[-1] - starts[0]) * window  # requests per window
-        burst = max(sum(1 for t in starts if s <= t < s + window / 6) for s in starts)
-        rows.append(Row(f"paperpress: {rpm} rpm limit, {n} papers", seconds, fake.count(), fake.count(429),
-                        f"achieved {achieved:.1f}/{limit} per window; max {burst} in any 1/6 window"))
-    return rows, achieved / limit if fake.count(429) == 0 else 0.0
+        rows.append(time_paced(fake.url, window, limit, 40, 200, tmp / "cache3", fake))
+    # 40 requests cannot overfill a 60-per-minute window: squeeze the minute into 6 s and send 80.
+    with FakeGemini(latency=0.1, rpm=limit, window=6.0) as fake:
+        rows.append(time_paced(fake.url, 6.0, limit, 80, 300, tmp / "cache4", fake))
+    rows[-1].name += " (6 s window)"
+    return rows, min(r.share for r in rows[1:]) if all(r.too_many == 0 for r in rows[1:]) else 0.0
 
 
 def print_table(title: str, rows: list[Row], baseline: float | None) -> None:
     """The rows, with their speed as a ratio to the baseline's wall time when there is one."""
     print(f"\n{title}")
-    print(f"| {'run':<40} | {'wall s':>7} | {'requests':>8} | {'429s':>4} | {'speed vs baseline':>17} | note")
-    print(f"|{'-' * 42}|{'-' * 9}|{'-' * 10}|{'-' * 6}|{'-' * 19}|------")
+    print(f"| {'run':<52} | {'wall s':>7} | {'requests':>8} | {'429s':>4} | {'speed vs baseline':>17} | note")
+    print(f"|{'-' * 54}|{'-' * 9}|{'-' * 10}|{'-' * 6}|{'-' * 19}|------")
     for row in rows:
         ratio = f"{baseline / row.seconds:.1f}x" if baseline and row.seconds > 0 else "-"
-        print(f"| {row.name:<40} | {row.seconds:7.2f} | {row.requests:8d} | {row.too_many:4d} | {ratio:>17} | {row.note}")
+        print(f"| {row.name:<52} | {row.seconds:7.2f} | {row.requests:8d} | {row.too_many:4d} | {ratio:>17} | {row.note}")
 
 
 def main() -> int:
     """Run both parts, print the tables and whether the targets are met."""
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # show part 1 while part 2 runs
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="divide every latency and window by 10")
     scale = 0.1 if parser.parse_args().quick else 1.0

@@ -236,20 +236,21 @@ def test_concurrency_is_bounded(fake, settings):
 
 
 def test_requests_are_paced_under_the_rpm_limit(tmp_path):
-    # 600 rpm = one request per 0.1 s; the fake allows 12 per second and would answer 429 above it.
-    with FakeGemini(rpm=12, window=1.0) as fake:
+    # 600 rpm: one request per 0.105 s (95 % of the limit); the fake answers 429 above 6 in any 0.5 s.
+    with FakeGemini(rpm=6, window=0.5) as fake:
         settings = Settings(gemini_base_url=fake.url, api_key=FAKE_KEY, cache_dir=tmp_path, gemini_rpm=600,
                             gemini_tpm=0, gemini_concurrency=8, gemini_backoff_s=0.01, gemini_retry_scale=1.0)
-        out = summarise_entries(make_entries(8), ZH, settings, "gemini")
+        out = summarise_entries(make_entries(10), ZH, settings, "gemini")
     starts = sorted(r.started for r in fake.requests)
-    assert all(e.summary for e in out) and len(starts) == 8 and fake.count(429) == 0
-    assert 0.6 <= starts[-1] - starts[0] < 1.0  # 7 gaps of 0.1 s: paced, not a burst
-    assert max(sum(1 for t in starts if s <= t < s + 0.35) for s in starts) <= 4
+    assert all(e.summary for e in out) and len(starts) == 10 and fake.count(429) == 0
+    assert 0.85 <= starts[-1] - starts[0] < 1.3  # 9 gaps of 0.105 s: paced, not a burst
+    assert max(sum(1 for t in starts if s <= t < s + 0.5) for s in starts) <= 5
 
 
 def test_token_limiter_waits_for_the_window():
     now = [100.0]
     limiter = gemini.RateLimiter(rpm=0, tpm=1000, period=60.0, clock=lambda: now[0])
+    limiter.tpm = 1000  # no safety margin here: exact arithmetic
     limiter.spent.extend([[50.0, 400.0], [70.0, 500.0]])
     assert limiter.token_wait(100.0, 100) == 0.0  # 900 + 100 fits
     assert limiter.token_wait(100.0, 300) == pytest.approx(10.0)  # after the first leaves at 110

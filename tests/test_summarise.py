@@ -10,6 +10,7 @@ from paperpress.config import PaperpressError, Settings, Topic
 from paperpress.records import Entry, Extras, Usage
 from paperpress.summarise import (
     WORKLOAD_NOTE,
+    check_summariser,
     find_code_urls,
     pick_model,
     split_sentences,
@@ -73,3 +74,12 @@ def test_sum_usage_adds_entries():
     entries = [Entry(paper=papers[0], usage=Usage(prompt_tokens=10, output_tokens=5, total_tokens=15)),
                Entry(paper=papers[1], usage=Usage(prompt_tokens=1, output_tokens=2, total_tokens=3))]
     assert sum_usage(entries) == Usage(prompt_tokens=11, output_tokens=7, total_tokens=18)
+
+
+def test_check_summariser_needs_no_work():
+    check_summariser("offline", Settings())
+    check_summariser("gemini", Settings(api_key="k"))
+    with pytest.raises(PaperpressError, match="GEMINI_API_KEY"):
+        check_summariser("gemini", Settings())
+    with pytest.raises(PaperpressError, match="unknown summariser"):
+        check_summariser("claude", Settings(api_key="k"))

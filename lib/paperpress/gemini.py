@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from pydantic import ValidationError
 
-from .config import PaperpressError, Settings
+from .config import Settings
 from .records import Entry, Extras, Paper, Summary, Usage
 
 log = logging.getLogger(__name__)
@@ -33,11 +33,9 @@ PROMPT_VERSION = "1"
 MAX_OUTPUT_TOKENS = 4096
 OUTPUT_TOKEN_GUESS = 1500  # reserved per request by the tokens-per-minute limiter until usage is known
 RATE_PERIOD = 60.0
+# Aim a little under the limits: network jitter can bunch evenly sent requests up at the server.
+RATE_MARGIN = 0.95
 BLOCKED_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY", "OTHER"}
-NO_KEY_MESSAGE = (
-    "no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment or in .env, "
-    "or use the offline summariser"
-)
 
 LANGUAGES = {
     "zh": "Write every field in Simplified Chinese (简体中文), including title_translation (the title "
@@ -326,8 +324,8 @@ class RateLimiter:
 
     def __init__(self, rpm: int, tpm: int, period: float = RATE_PERIOD, clock: Callable[[], float] = time.monotonic):
         # Even spacing (not a burst of rpm then a pause) never trips a server's window, however aligned.
-        self.interval = period / rpm if rpm else 0.0
-        self.tpm, self.period, self.clock = tpm, period, clock
+        self.interval = period / (rpm * RATE_MARGIN) if rpm else 0.0
+        self.tpm, self.period, self.clock = int(tpm * RATE_MARGIN), period, clock
         self.next_at = 0.0
         self.spent: deque[list[float]] = deque()  # [time, tokens] of recent requests
         self.lock = asyncio.Lock()
@@ -563,8 +561,9 @@ def run_coroutine(make: Callable[[], Awaitable[T]]) -> T:
 
 def require_key(settings: Settings) -> None:
     """Raise the one-line 'how to set the key' error when there is no key."""
-    if not settings.has_key:
-        raise PaperpressError(NO_KEY_MESSAGE)
+    from .summarise import check_summariser
+
+    check_summariser("gemini", settings)
 
 
 def summarise_with_gemini(entries: Sequence[Entry], language: str, settings: Settings, model: str) -> list[Entry]:

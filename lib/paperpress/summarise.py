@@ -14,6 +14,10 @@ from .config import PaperpressError, Settings, Topic
 from .records import Conclusion, Entry, Extras, Paper, Summary, Usage
 
 OFFLINE_NAME = "offline extractive summariser"
+NO_KEY_MESSAGE = (
+    "no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment or in .env, "
+    "or use the offline summariser"
+)
 
 # Cue phrases that place a sentence in the structured reading; first match order matters.
 CUES = {
@@ -147,15 +151,22 @@ def summarise_entries(
     entries: Iterable[Entry], topic: Topic, settings: Settings, summariser: str, *, model: str | None = None
 ) -> list[Entry]:
     """Summaries for all entries (same order) with the named summariser ('offline' or 'gemini')."""
+    check_summariser(summariser, settings)
     entries = list(entries)
     if summariser == "offline":
         return [e.model_copy(update={"summary": summarise_offline(e.paper, e.extras, topic.language)}) for e in entries]
-    if summariser == "gemini":
-        # Imported here: the offline path must not pay for (or need) the Gemini SDK.
-        from .gemini import summarise_with_gemini
+    # Imported here: the offline path must not pay for (or need) the Gemini SDK.
+    from .gemini import summarise_with_gemini
 
-        return summarise_with_gemini(entries, topic.language, settings, pick_model(topic, settings, model))
-    raise PaperpressError(f"unknown summariser '{summariser}' (use 'offline' or 'gemini')")
+    return summarise_with_gemini(entries, topic.language, settings, pick_model(topic, settings, model))
+
+
+def check_summariser(summariser: str, settings: Settings) -> None:
+    """Raise the one-line user error a summariser would (unknown name, no key); call it before any work."""
+    if summariser not in ("offline", "gemini"):
+        raise PaperpressError(f"unknown summariser '{summariser}' (use 'offline' or 'gemini')")
+    if summariser == "gemini" and not settings.has_key:
+        raise PaperpressError(NO_KEY_MESSAGE)
 
 
 def pick_model(topic: Topic, settings: Settings, override: str | None = None) -> str:
