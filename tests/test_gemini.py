@@ -352,3 +352,9 @@ def test_fake_env_points_settings_at_the_fake(fake, tmp_path):
     assert settings.gemini_base_url == fake.url and settings.api_key == FAKE_KEY and settings.gemini_rpm == 0
     [entry] = summarise_entries(make_entries(1), EN, settings, "gemini")
     assert entry.summary is not None and entry.summary.tldr.startswith("The paper presents")
+
+
+def test_tokens_of_a_rejected_answer_count_when_the_retry_fails(fake, settings):
+    fake.script("2403.16510", FakeGemini.text("{oops"), FakeGemini.blocked("RECITATION"))
+    [entry] = summarise_entries(make_entries(1), ZH, settings, "gemini")
+    assert entry.summary is None and "RECITATION" in entry.summary_note and entry.usage.prompt_tokens > 0

@@ -445,7 +445,7 @@ def add_usage(a: Usage, b: Usage) -> Usage:
 
 def backoff_seconds(settings: Settings, attempt: int) -> float:
     """Exponential backoff with jitter for the attempt-th retry (0-based)."""
-    return min(settings.gemini_max_wait_s, settings.gemini_backoff_s * 2**attempt) * random.uniform(0.8, 1.2)
+    return min(settings.gemini_max_wait_s, settings.gemini_backoff_s * 2**attempt * random.uniform(0.8, 1.2))
 
 
 async def call_model(run: Run, prompt: str) -> Any:
@@ -470,7 +470,7 @@ async def call_model(run: Run, prompt: str) -> Any:
                 run.fatal = "daily Gemini quota exhausted (HTTP 429)"
                 raise PaperFailed(run.fatal) from None
             wait = delay * settings.gemini_retry_scale if delay is not None else backoff_seconds(settings, attempt)
-            if wait > settings.gemini_max_wait_s:
+            if delay is not None and wait > settings.gemini_max_wait_s:
                 raise PaperFailed(f"Gemini quota exhausted (HTTP 429, retry after {delay:.0f} s)") from None
             run.limiter.pause(wait)
             last = "HTTP 429 rate limit"
@@ -506,14 +506,14 @@ async def summarise_paper(run: Run, paper: Paper, extras: Extras) -> Outcome:
     prompt = build_prompt(paper, extras, run.settings.gemini_input_tokens)
     usage, problem = Usage(), ""
     for attempt in range(2):
-        response = await call_model(run, add_feedback(prompt, problem) if problem else prompt)
-        usage = add_usage(usage, read_usage(response))
         try:
+            response = await call_model(run, add_feedback(prompt, problem) if problem else prompt)
+            usage = add_usage(usage, read_usage(response))
             return Outcome(read_answer(response, run.language), usage=usage)
         except AnswerError as exc:
             problem = str(exc)
             log.info("Gemini answer for %s rejected (try %d): %s", paper.versioned_id, attempt + 1, problem)
-        except PaperFailed as exc:
+        except PaperFailed as exc:  # keep the tokens an earlier, rejected answer cost
             return Outcome(None, str(exc), usage)
     return Outcome(None, f"Gemini gave an unusable answer twice ({problem[:120]})", usage)
 
