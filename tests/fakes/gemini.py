@@ -1,16 +1,20 @@
 """A loopback fake of the Gemini REST API (generateContent) for offline tests and benchmarks.
 
-Usage::
+The real google-genai SDK talks to it (POST /v1/models/{model}:generateContent, key in x-goog-api-key)::
 
     with FakeGemini(latency=0.0) as fake:
-        os.environ.update(fake.env())          # GOOGLE_GEMINI_BASE_URL + a dummy GEMINI_API_KEY
+        for name, value in fake.env().items():   # base URL, a dummy GEMINI_API_KEY, no client rate limit,
+            monkeypatch.setenv(name, value)      # fast retries; a papermill kernel inherits these
         fake.script("2403.16510", FakeGemini.error(429, retry_delay="0.05s"), FakeGemini.text("{bad"))
-        fake.queue(FakeGemini.error(503))     # the next request, whatever the paper
+        fake.queue(FakeGemini.error(503))        # the next request, whatever the paper
         ...
-        fake.requests                          # one FakeRequest per call received
+        fake.requests, fake.count(429), fake.max_in_flight
 
 By default every request gets a schema-valid answer derived from the prompt (title, abstract and
-first page as paperpress writes them), in Chinese when the prompt asks for it.
+first page as paperpress writes them), in Chinese when the system instruction asks for Chinese.
+Replies: answer(dict), text(raw), blocked(reason), slow(seconds), error(status, retry_delay, daily).
+FakeGemini(rpm=N, window=W) answers 429 (with RetryInfo) above N requests in any W seconds;
+FakeGemini(api_key=K) answers 400 "API key not valid" to any other key.
 """
 
 from __future__ import annotations
