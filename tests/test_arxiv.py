@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
 
 import pytest
 from pydantic import ValidationError
@@ -12,7 +11,7 @@ from paperpress import sources
 from paperpress.config import PaperpressError, Settings, Topic
 from paperpress.sources import ArxivClient, build_query, build_window, fetch_arxiv, parse_feed, parse_retry_after
 from tests.conftest import ARXIV_XML
-from tests.fakes.arxiv import FakeArxiv
+from tests.fakes.arxiv import FakeArxiv, unused_url
 
 DAY = dt.date(2024, 4, 1)
 
@@ -134,11 +133,19 @@ def test_one_request_per_page_and_the_pause_only_between_requests(fake, clock):
 
 def test_window_days_and_categories(fake, clock):
     papers = make_papers(3) + make_papers(2, day="2024-03-30", prefix="2403") + make_papers(2, categories=["cs.AI"], prefix="2405")
-    fake.set_papers(papers)
+    unrelated = make_papers(1, prefix="2406")[0] | {"title": "Protein folding", "abstract": "Proteins."}
+    fake.set_papers(papers + [unrelated])
     topic = make_topic(window_days=3, categories=("cs.CV", "cs.GR"))
     found = fetch_arxiv(topic, DAY, Settings(), client=make_client(fake, clock))
     assert {p.arxiv_id for p in found} == {"2404.00000", "2404.00001", "2404.00002", "2403.00000", "2403.00001"}
     assert "(cat:cs.CV OR cat:cs.GR)" in fake.api_requests[0].params["search_query"]
+
+
+def test_keep_categories_filters_client_side_too():
+    papers, _ = parse_feed(ARXIV_XML.read_bytes())
+    kept = sources.keep_categories(papers, ["cs.CR", "cs.AI"])
+    assert [p.arxiv_id for p in kept] == [p.arxiv_id for p in papers if {"cs.CR", "cs.AI"} & set(p.categories)]
+    assert 0 < len(kept) < len(papers) and sources.keep_categories(papers, []) == papers
 
 
 def test_empty_day_is_an_empty_list_after_one_request(fake, clock):
@@ -185,10 +192,7 @@ def test_clear_error_after_the_last_try(fake, clock):
 
 
 def test_unreachable_endpoint_is_a_clear_error(clock):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{probe.getsockname()[1]}/api/query"  # closed again before the request
-    client = ArxivClient(url, 0.0, clock=clock, sleep=clock.sleep, backoff=0.0)
+    client = ArxivClient(unused_url("/api/query"), 0.0, clock=clock, sleep=clock.sleep, backoff=0.0)
     with pytest.raises(PaperpressError, match=r"unreachable at .* after 4 tries: connection failed"):
         fetch_arxiv(make_topic(), DAY, Settings(), client=client)
 

@@ -7,15 +7,21 @@
         ...
         fake.api_requests                     # what the client asked, in order
 
+Faults (each answers the next request(s), then service is normal): fail(503) / fail(429,
+retry_after=7) / fail_empty() / fail_timeout(seconds) / fail_html(); PDFs: fail_pdf(status, seconds=).
+
 For a papermill kernel, pass `fake.env()` (PAPERPRESS_ARXIV_API_URL, a tiny PAPERPRESS_ARXIV_DELAY,
-NO_PROXY). The fake evaluates only the submittedDate window of a query (the rest of arXiv's query
-language is not modelled), sorts newest first and pages with start/max_results like arXiv.
+NO_PROXY). The fake models a topic query roughly: its ti:/abs:/all: terms are alternatives (matched
+case-insensitively in title/abstract), its cat: terms too, the two groups must both hold, and the
+submittedDate window filters; other operators are ignored. It sorts newest first and pages with
+start/max_results like arXiv.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -33,6 +39,7 @@ NS = {"atom": "http://www.w3.org/2005/Atom", "arxiv": "http://arxiv.org/schemas/
       "opensearch": "http://a9.com/-/spec/opensearch/1.1/"}
 ATOM_TYPE = "application/atom+xml; charset=UTF-8"
 WINDOW = re.compile(r"submittedDate:\[(\d{12}) TO (\d{12})\]")
+TERM = re.compile(r'\b(ti|abs|all|cat):(?:"([^"]+)"|([^\s()]+))')
 
 
 @dataclass
@@ -104,6 +111,14 @@ class LoopbackServer:
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+
+
+def unused_url(path: str = "/") -> str:
+    """A loopback URL where nothing listens (connections are refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
 
 
 def make_handler(owner: LoopbackServer) -> type[BaseHTTPRequestHandler]:
@@ -310,7 +325,7 @@ class FakeArxiv(LoopbackServer):
         """The Atom page for a query: the window's papers, newest first, sliced by start/max_results."""
         query = params.get("search_query", "")
         start, per_page = int(params.get("start", 0)), int(params.get("max_results", 10))
-        matches = [p for p in self.papers if in_window(p, query)]
+        matches = [p for p in self.papers if in_window(p, query) and matches_terms(p, query)]
         matches.sort(key=lambda p: p["published"], reverse=params.get("sortOrder", "descending") == "descending")
         page = [] if empty else matches[start : start + per_page]
         return self.template.render(page, len(matches), start, per_page, query, self.base)
@@ -323,3 +338,15 @@ def in_window(paper: dict, query: str) -> bool:
         return True
     stamp = re.sub(r"\D", "", paper["published"])[:12]
     return match.group(1) <= stamp <= match.group(2)
+
+
+def matches_terms(paper: dict, query: str) -> bool:
+    """Whether a paper has one of the query's text terms and one of its categories (when it has any)."""
+    texts, cats = [], []
+    for field_name, phrase, word in TERM.findall(query):
+        (cats if field_name == "cat" else texts).append((field_name, (phrase or word).lower()))
+    fields = {"ti": paper["title"].lower(), "abs": paper["abstract"].lower()}
+    fields["all"] = fields["ti"] + " " + fields["abs"]
+    text_ok = not texts or any(term in fields[name] for name, term in texts)
+    cat_ok = not cats or any(term in (c.lower() for c in paper["categories"]) for _, term in cats)
+    return text_ok and cat_ok

@@ -1,0 +1,163 @@
+"""PDFs: text, introduction, code links and figures of generated PDFs; downloads, cache and failures via fakes."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from PIL import Image
+
+from paperpress import pdf
+from paperpress.config import Settings
+from paperpress.records import Paper
+from paperpress.sources import ArxivClient
+from tests.fakes.arxiv import FakeArxiv, unused_url
+from tests.fakes.openalex import FakeOpenAlex
+from tests.fakes.pdfs import AFFILIATIONS, TITLE, make_pdf
+
+CODE = "https://github.com/ICTMCG/Make-Your-Anchor"
+PAPER = {
+    "arxiv_id": "2403.16510",
+    "version": "v1",
+    "title": TITLE,
+    "authors": ["Ziyao Huang", "Fan Tang", "Yong Zhang"],
+    "abstract": "We propose Make-Your-Anchor, an anchor-style video generator.",
+    "comment": "accepted at CVPR2024",
+    "published": "2024-04-01T09:00:00Z",
+}
+
+
+@pytest.fixture(scope="module")
+def pdf_bytes() -> bytes:
+    """A first page with title, authors, affiliations, a code link, an intro, a photo; a diagram on page 2."""
+    return make_pdf(code_url=CODE, figures=((320, 240, "photo"), (400, 200, "diagram")))
+
+
+def make_paper(**fields) -> Paper:
+    data = {k: v for k, v in PAPER.items() if k != "published"} | fields
+    return Paper(**{**data, "authors": tuple(data["authors"])})
+
+
+def file_digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_text_intro_and_links_of_the_first_pages(pdf_bytes):
+    doc = pdf.open_pdf(pdf_bytes)
+    text = pdf.read_text(doc, pdf_bytes)
+    lines = text.first_page.splitlines()
+    assert lines[:3] == [TITLE, "Ziyao Huang1, Fan Tang2, Yong Zhang3", f"1{AFFILIATIONS[0]}"]
+    assert text.intro.startswith("Digital avatars are everywhere") and text.intro.endswith("that does so.")
+    assert "Related Work" not in text.intro
+    assert text.links == (CODE,)
+
+
+def test_find_intro_variants():
+    ieee = "I. INTRODUCTION\nAvatars are every-\nwhere, state-of-the-art.\nII. RELATED WORK\nOld work."
+    assert pdf.find_intro(ieee) == "Avatars are everywhere, state-of-the-art."
+    assert pdf.find_intro("1. Introduction\nShort.\nRelated Works\nX") == "Short."
+    assert pdf.find_intro("no heading here") == ""
+    assert pdf.find_intro("1 Introduction\n" + "word " * 3000).endswith(" …")
+
+
+def test_figures_are_the_large_images_with_captions_and_stable_bytes(pdf_bytes, tmp_path):
+    doc = pdf.open_pdf(pdf_bytes)
+    first = pdf.extract_figures(doc, "2403.16510v1", TITLE, tmp_path / "a")
+    again = pdf.extract_figures(doc, "2403.16510v1", TITLE, tmp_path / "b")
+    assert [f.path for f in first] == ["figures/2403.16510v1-1.jpg", "figures/2403.16510v1-2.png"]  # the logo is skipped
+    assert [f.alt for f in first] == ["Figure 1: Overview of panel 1 of our pipeline.", "Figure 2: Overview of panel 2 of our pipeline."]
+    assert first == again
+    for figure in first:
+        saved = tmp_path / "a" / figure.path
+        assert file_digest(saved) == file_digest(tmp_path / "b" / figure.path)
+        with Image.open(saved) as image:
+            assert image.size == (figure.width, figure.height) and abs(image.width - 320) <= 80
+    with Image.open(tmp_path / "a" / first[1].path) as diagram:
+        assert diagram.format == "PNG"  # flat colours stay crisp
+
+
+def test_at_most_six_figures(tmp_path):
+    data = make_pdf(figures=[(200 + 10 * n, 200, "photo") for n in range(8)], logo=False)
+    figures = pdf.extract_figures(pdf.open_pdf(data), "2401.00001v2", "T", tmp_path)
+    assert len(figures) == 6 and figures[-1].alt.startswith("Figure 6:")
+
+
+def test_code_links_from_abstract_comment_and_first_page():
+    paper = make_paper(abstract="Code: https://github.com/a/b.", comment="Project page: https://a.github.io/b/")
+    text = pdf.PdfText(first_page="Code at https://github.com/ICTMCG/Make-\nYour-Anchor and https://doi.org/10.1/x", links=(CODE,))
+    assert pdf.find_code_links(paper, text) == ("https://github.com/a/b", "https://a.github.io/b/", CODE)
+    assert pdf.find_code_links(make_paper(), pdf.PdfText(first_page="See https://doi.org/10.1/x")) == ()
+
+
+@pytest.fixture
+def fakes():
+    with FakeArxiv([PAPER]) as arxiv, FakeOpenAlex() as openalex:
+        yield arxiv, openalex
+
+
+def settings_for(fakes, tmp_path) -> Settings:
+    arxiv, openalex = fakes
+    return Settings(arxiv_api_url=arxiv.url, arxiv_delay_seconds=0.0, openalex_url=openalex.url, cache_dir=tmp_path / "cache")
+
+
+def test_enrich_papers_downloads_once_and_fills_extras(fakes, pdf_bytes, tmp_path):
+    arxiv, openalex = fakes
+    arxiv.add_pdf("2403.16510v1", pdf_bytes)
+    paper = make_paper(pdf_url=arxiv.pdf_url("2403.16510v1"))
+    settings = settings_for(fakes, tmp_path)
+    [extras] = pdf.enrich_papers([paper], settings, tmp_path / "post")
+    assert extras.pdf_status == "ok" and extras.first_page.startswith(TITLE)
+    assert [a.name for a in extras.affiliations] == list(AFFILIATIONS) and extras.affiliations[0].source == "pdf"
+    assert extras.code_urls == (CODE,)
+    assert [f.path for f in extras.figures] == ["figures/2403.16510v1-1.jpg", "figures/2403.16510v1-2.png"]
+    assert (tmp_path / "post" / extras.figures[0].path).is_file()
+    assert (tmp_path / "cache" / "pdf" / "2403.16510v1.pdf").read_bytes() == pdf_bytes
+    openalex.add_work("2403.16510", [("Ziyao Huang", [("Tsinghua University", "https://ror.org/03cve4549", "CN")])])
+    [rerun] = pdf.enrich_papers([paper], settings, tmp_path / "post")
+    assert len(arxiv.pdf_requests) == 1  # the rerun read the cache
+    assert rerun.figures == extras.figures
+    assert [(a.name, a.source) for a in rerun.affiliations] == [("Tsinghua University", "openalex")]
+
+
+def test_no_assets_folder_means_no_figures(fakes, pdf_bytes, tmp_path):
+    arxiv, _ = fakes
+    arxiv.add_pdf("2403.16510v1", pdf_bytes)
+    [extras] = pdf.enrich_papers([make_paper(pdf_url=arxiv.pdf_url("2403.16510v1"))], settings_for(fakes, tmp_path), None)
+    assert extras.pdf_status == "ok" and extras.figures == ()
+
+
+def test_pdf_failures_are_marked_and_never_raise(fakes, tmp_path):
+    arxiv, _ = fakes
+    arxiv.add_pdf("2403.00002v1", b"%PDF-1.7\nnot really a PDF")
+    arxiv.add_pdf("2403.00003v1", b"<html>PDF being generated</html>")
+    arxiv.fail_pdf(503)
+    papers = [
+        make_paper(arxiv_id="2403.00001", abstract="Code: https://github.com/a/b", pdf_url=arxiv.pdf_url("2403.00001v1")),
+        make_paper(arxiv_id="2403.00002", pdf_url=arxiv.pdf_url("2403.00002v1")),
+        make_paper(arxiv_id="2403.00003", pdf_url=arxiv.pdf_url("2403.00003v1")),
+        make_paper(arxiv_id="2403.00004", pdf_url=unused_url("/pdf/2403.00004v1")),
+        make_paper(arxiv_id="2403.00005", pdf_url=""),
+    ]
+    extras = pdf.enrich_papers(papers, settings_for(fakes, tmp_path), tmp_path / "post")
+    assert [e.pdf_status for e in extras] == ["missing", "broken", "broken", "missing", "missing"]
+    assert extras[0].code_urls == ("https://github.com/a/b",)  # the abstract still counts
+    assert all(e.figures == () and e.first_page == "" for e in extras)
+    assert not list((tmp_path / "cache").glob("pdf/*"))  # only readable PDFs stay cached
+
+
+def test_download_caps_size_and_time(fakes, pdf_bytes):
+    arxiv, _ = fakes
+    arxiv.add_pdf("2403.16510v1", pdf_bytes)
+    client = ArxivClient(arxiv.url, 0.0)
+    url = arxiv.pdf_url("2403.16510v1")
+    assert pdf.download_pdf(url, client, max_bytes=1000) == ("too-large", b"")
+    arxiv.fail_pdf(200, seconds=1.0)
+    assert pdf.download_pdf(url, client, timeout=0.2) == ("missing", b"")
+    assert pdf.download_pdf(url, client) == ("ok", pdf_bytes)
+
+
+def test_wide_figures_are_scaled_down_and_pages_without_images_give_none(tmp_path):
+    wide = make_pdf(figures=[(1500, 300, "photo")], logo=False)
+    [figure] = pdf.extract_figures(pdf.open_pdf(wide), "2401.00002v1", "T", tmp_path)
+    assert figure.width == pdf.MAX_FIGURE_WIDTH and figure.height in (240, 241)
+    assert pdf.extract_figures(pdf.open_pdf(make_pdf(figures=(), logo=True)), "2401.00003v1", "T", tmp_path) == []
