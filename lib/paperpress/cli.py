@@ -1,4 +1,4 @@
-"""Command line: `paperpress run` executes the post template with papermill; `render` builds the site."""
+"""Command line: parse arguments and hand each subcommand to its stage (run, backfill, render, doctor)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,24 @@ from . import __version__
 from .config import PaperpressError, find_topic, load_settings, load_topics, parse_date
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+SEVERITY = [EXIT_OK, EXIT_PARTIAL, EXIT_FAILED, EXIT_USAGE]  # least to most serious
 EPILOG = """exit codes: 0 done (or an empty day), 1 the notebook failed (no post written),
 2 bad input or environment (nothing written), 3 post written but some summaries are missing (rerun to fill)"""
+
+
+def add_post_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `run` and `backfill`: where posts come from and go."""
+    parser.add_argument("--offline", action="store_true",
+                        help="embedded/JSONL sample source and offline extractive summariser: no network, no key")
+    parser.add_argument("--sample", default="", metavar="JSONL",
+                        help="with --offline: JSONL in the sample format (default: the embedded 2024-04-01 sample)")
+    parser.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
+    parser.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
+    parser.add_argument("--template", default="notebooks/digest.ipynb", help="post template notebook")
+    parser.add_argument("--model", default="", help="Gemini model (default: the topic's, else PAPERPRESS_MODEL)")
+    parser.add_argument("--max-papers", type=int, default=0, help="cap on papers (default: the topic's)")
+    parser.add_argument("--window-days", type=int, default=0, help="submission window in days (default: the topic's)")
+    parser.add_argument("--allow-empty", action="store_true", help="publish a short 'no new papers' post on empty days")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,24 +39,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"paperpress {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="build the post of one topic and day", epilog=EPILOG,
+    run = sub.add_parser("run", help="build the post of one topic (or every topic) and day", epilog=EPILOG,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("--topic", required=True, help="topic slug from the topics file")
+    which = run.add_mutually_exclusive_group(required=True)
+    which.add_argument("--topic", help="topic slug from the topics file")
+    which.add_argument("--all-topics", action="store_true", help="every topic of the topics file, one after another")
     run.add_argument("--date", required=True, help="day of the digest, YYYY-MM-DD (GMT)")
-    run.add_argument("--offline", action="store_true",
-                     help="embedded/JSONL sample source and offline extractive summariser: no network, no key")
-    run.add_argument("--sample", default="", metavar="JSONL",
-                     help="with --offline: JSONL in the sample format (default: the embedded 2024-04-01 sample)")
-    run.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
-    run.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
-    run.add_argument("--template", default="notebooks/digest.ipynb", help="post template notebook")
-    run.add_argument("--model", default="", help="Gemini model (default: the topic's, else PAPERPRESS_MODEL)")
-    run.add_argument("--max-papers", type=int, default=0, help="cap on papers (default: the topic's)")
-    run.add_argument("--window-days", type=int, default=0, help="submission window in days (default: the topic's)")
-    run.add_argument("--allow-empty", action="store_true", help="publish a short 'no new papers' post on empty days")
+    add_post_options(run)
+
+    backfill = sub.add_parser("backfill", help="build the posts of a topic for a range of days, in parallel",
+                              epilog="exit codes: 0 every day posted or empty, 1 some day failed, "
+                                     "2 bad input, 3 some summaries missing")
+    backfill.add_argument("--topic", required=True, help="topic slug from the topics file")
+    backfill.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
+    backfill.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD")
+    backfill.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                          help="papermill runs at once (default: the number of cores)")
+    backfill.add_argument("--force", action="store_true", help="rebuild days that already have a post")
+    add_post_options(backfill)
 
     render = sub.add_parser("render", help="render the site (quarto when installed, else a pandoc preview)")
     render.add_argument("--root", default=".", help="project folder holding _quarto.yml (default: .)")
+
+    doctor = sub.add_parser("doctor", help="check this machine and project, and say what to fix")
+    doctor.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
+    doctor.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
     return parser
 
 
@@ -48,6 +71,8 @@ def check_inputs(args: argparse.Namespace):
     """Validate everything that can be checked before a kernel starts; return (topic, settings)."""
     parse_date(args.date)
     topic = find_topic(load_topics(args.topics_file), args.topic, args.topics_file)
+    if args.max_papers < 0 or args.window_days < 0:
+        raise PaperpressError("--max-papers and --window-days must be positive")
     settings = load_settings()
     if not Path(args.template).is_file():
         raise PaperpressError(f"{args.template}: post template not found (run from the project folder)")
@@ -118,6 +143,38 @@ def run_post(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_all_topics(args: argparse.Namespace) -> int:
+    """`paperpress run --all-topics`: each topic in turn; one topic's failure does not stop the others."""
+    worst = EXIT_OK
+    for slug in load_topics(args.topics_file):
+        try:
+            code = run_post(argparse.Namespace(**{**vars(args), "topic": slug}))
+        except PaperpressError as exc:
+            print(f"paperpress: error: {slug}: {exc}", file=sys.stderr)
+            code = EXIT_USAGE
+        worst = max(worst, code, key=SEVERITY.index)
+    return worst
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """`paperpress run`: one topic or all of them."""
+    return run_all_topics(args) if args.all_topics else run_post(args)
+
+
+def backfill_command(args: argparse.Namespace) -> int:
+    """`paperpress backfill`: every day of a range, in parallel, resumable."""
+    from . import backfill
+
+    return backfill.run_backfill(args)
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    """`paperpress doctor`: what is there, what is missing, what to do."""
+    from . import doctor
+
+    return doctor.run_doctor(args)
+
+
 def render_site(args: argparse.Namespace) -> int:
     """`paperpress render`: quarto render, or the pandoc preview where quarto is missing."""
     from . import site
@@ -131,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `paperpress` command."""
     args = build_parser().parse_args(argv)
     try:
-        return {"run": run_post, "render": render_site}[args.command](args)
+        commands = {"run": run_command, "backfill": backfill_command, "render": render_site, "doctor": doctor_command}
+        return commands[args.command](args)
     except PaperpressError as exc:
         print(f"paperpress: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -156,6 +156,8 @@ class Settings:
     gemini_max_wait_s: float = 90.0  # a longer server retryDelay means a spent quota: give up
     gemini_retry_scale: float = 1.0  # multiplies the server's retryDelay (tests shrink it)
     gemini_input_tokens: int = 6000  # prompt budget for PDF text (approx. chars / 4)
+    # Set by `paperpress backfill` for its runs: markers of days still in flight (see digest.wait_for_earlier).
+    pending_dir: str = ""
     # The key is held here only to be handed to the client; repr=False keeps it out of logs.
     api_key: str = field(default="", repr=False)
 
@@ -182,6 +184,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path =
         gemini_model=env.get("PAPERPRESS_MODEL") or DEFAULT_MODEL,
         cache_dir=Path(env.get("PAPERPRESS_CACHE_DIR") or ".paperpress/cache"),
         api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or "",
+        pending_dir=env.get("PAPERPRESS_PENDING_DIR", ""),
         **read_gemini_numbers(env),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -27,6 +28,22 @@ def load_archive(posts_dir: str | Path, topic_slug: str, before: str | None = No
         if digest.topic_slug == topic_slug and (before is None or digest.date < before):
             digests.append(digest)
     return sorted(digests, key=lambda d: d.date)
+
+
+def wait_for_earlier(pending_dir: str, topic_slug: str, date: str, timeout: float = 3600.0) -> None:
+    """Wait until no earlier day of this topic is still in flight in a parallel backfill.
+
+    The backfill marks each day it will run as `<pending_dir>/<date>-<slug>` and removes a day's marker when
+    its run has ended; so a day reads the archive only once every earlier day is posted (or failed), and
+    parallel runs de-duplicate exactly as one-by-one runs would.
+    """
+    if not pending_dir:
+        return
+    deadline = time.monotonic() + timeout
+    while any(p.name[:10] < date for p in Path(pending_dir).glob(f"????-??-??-{topic_slug}")):
+        if time.monotonic() > deadline:
+            raise PaperpressError(f"gave up waiting for earlier days of {topic_slug} in {pending_dir}")
+        time.sleep(0.05)
 
 
 def collect_posted(archive: list[Digest]) -> dict[str, set[str]]:
@@ -60,6 +77,7 @@ def build_digest(
     overrides = {k: v for k, v in (("max_papers", max_papers), ("window_days", window_days), ("model", model)) if v}
     chosen = chosen.model_copy(update=overrides)
     papers = sources.fetch_papers(source, chosen, day, settings, sample_path)
+    wait_for_earlier(settings.pending_dir, chosen.slug, day.isoformat())
     new, updated = sources.split_new(papers, collect_posted(load_archive(posts_dir, chosen.slug, before=date)))
     assets = Path(output_dir) if output_dir else None
     if source == "arxiv":

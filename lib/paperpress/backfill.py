@@ -1,0 +1,169 @@
+"""Backfill: one `paperpress run` process per day over a range, N at a time, resumable."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import PaperpressError, find_topic, load_topics, parse_date
+
+PENDING = Path(".paperpress/pending")
+PASSED_ON = ("sample", "topics_file", "posts_dir", "template", "model", "max_papers", "window_days")
+FLAGS = ("offline", "allow_empty")
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """How one day of a backfill ended."""
+
+    date: str
+    status: str  # posted, partial, empty, skipped, failed, interrupted
+    detail: str = ""
+
+
+def list_days(start: str, end: str) -> list[str]:
+    """Every day from start to end, inclusive, as YYYY-MM-DD."""
+    first, last = parse_date(start), parse_date(end)
+    if last < first:
+        raise PaperpressError(f"--to {end} is before --from {start}")
+    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def build_run_command(args: argparse.Namespace, date: str) -> list[str]:
+    """The `paperpress run` command line of one day, with the backfill's options passed on."""
+    cmd = [sys.executable, "-m", "paperpress.cli", "run", "--topic", args.topic, "--date", date]
+    for name in PASSED_ON:
+        value = getattr(args, name)
+        if value:
+            cmd += [f"--{name.replace('_', '-')}", str(value)]
+    cmd += [f"--{name.replace('_', '-')}" for name in FLAGS if getattr(args, name)]
+    return cmd
+
+
+def classify(date: str, code: int, stdout: str, stderr: str) -> DayResult:
+    """A day's result from its run's exit code and last lines."""
+    last_error = (stderr.strip().splitlines() or [""])[-1].removeprefix("paperpress: error: ")
+    if code == 0:
+        return DayResult(date, "empty" if "no new papers" in stdout else "posted")
+    if code == 3:
+        return DayResult(date, "partial", "some summaries unavailable")
+    if code in (130, -signal.SIGINT):
+        return DayResult(date, "interrupted")
+    return DayResult(date, "failed", last_error or f"exit code {code}")
+
+
+class Runner:
+    """Runs days as child processes and can interrupt those still running."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.children: set[subprocess.Popen] = set()
+        self.lock = threading.Lock()
+        self.stopping = False
+
+    def run_day(self, args: argparse.Namespace, date: str, marker: Path) -> DayResult:
+        """Run one day; its marker goes when the run ends, letting later days read its post."""
+        try:
+            with self.lock:
+                if self.stopping:
+                    return DayResult(date, "interrupted")
+                child = subprocess.Popen(build_run_command(args, date), env=self.env, text=True,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                self.children.add(child)
+            stdout, stderr = child.communicate()
+            with self.lock:
+                self.children.discard(child)
+            return classify(date, child.returncode, stdout, stderr)
+        finally:
+            marker.unlink(missing_ok=True)
+
+    def interrupt(self) -> None:
+        """Stop starting days and ask running ones to stop (each cleans its staging folder)."""
+        with self.lock:
+            self.stopping = True
+            for child in self.children:
+                child.send_signal(signal.SIGINT)
+
+
+def print_summary(results: list[DayResult]) -> None:
+    """A table of counts per status and one row per day that did not go through."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=False)
+    counts = Table(title="backfill")
+    counts.add_column("status")
+    counts.add_column("days", justify="right")
+    for status in ("posted", "partial", "empty", "skipped", "failed", "interrupted"):
+        n = sum(r.status == status for r in results)
+        if n:
+            counts.add_row(status, str(n))
+    console.print(counts)
+    trouble = [r for r in results if r.status in ("failed", "partial")]
+    if trouble:
+        table = Table(title="days to look at")
+        for column in ("date", "status", "reason"):
+            table.add_column(column)
+        for r in trouble:
+            table.add_row(r.date, r.status, r.detail)
+        console.print(table)
+
+
+def run_backfill(args: argparse.Namespace) -> int:
+    """Run every day of the range not yet posted, `--jobs` at a time, in date order."""
+    from filelock import FileLock, Timeout
+    from rich.progress import Progress
+
+    topic = find_topic(load_topics(args.topics_file), args.topic, args.topics_file)
+    days = list_days(args.start, args.end)
+    if args.jobs < 1:
+        raise PaperpressError("--jobs must be at least 1")
+    posts = Path(args.posts_dir)
+    todo = [d for d in days if args.force or not (posts / f"{d}-{topic.slug}" / "index.ipynb").is_file()]
+    results = [DayResult(d, "skipped", "already posted") for d in days if d not in todo]
+    Path(".paperpress/locks").mkdir(parents=True, exist_ok=True)
+    try:
+        lock = FileLock(f".paperpress/locks/backfill-{topic.slug}.lock").acquire(timeout=0)
+    except Timeout:
+        raise PaperpressError(f"another backfill of {topic.slug} is running") from None
+    with lock:
+        PENDING.mkdir(parents=True, exist_ok=True)
+        for stale in PENDING.glob(f"????-??-??-{topic.slug}"):
+            stale.unlink()
+        markers = {d: PENDING / f"{d}-{topic.slug}" for d in todo}
+        for marker in markers.values():
+            marker.touch()
+        runner = Runner({**os.environ, "PAPERPRESS_PENDING_DIR": str(PENDING)})
+        try:
+            with Progress(transient=False) as progress, ThreadPoolExecutor(max_workers=args.jobs) as pool:
+                bar = progress.add_task(f"{topic.slug}", total=len(todo))
+                # Submitted in date order: a day only ever waits for earlier days, which are already running.
+                futures = [pool.submit(runner.run_day, args, d, markers[d]) for d in todo]
+                for future in futures:
+                    try:
+                        results.append(future.result())
+                    except KeyboardInterrupt:
+                        runner.interrupt()
+                        raise
+                    progress.advance(bar)
+        except KeyboardInterrupt:
+            runner.interrupt()
+            results += [DayResult(d, "interrupted") for d in todo if d not in {r.date for r in results}]
+            print("paperpress: backfill interrupted; finished days are posted, no partial post is left",
+                  file=sys.stderr)
+        finally:
+            for marker in markers.values():
+                marker.unlink(missing_ok=True)
+    results.sort(key=lambda r: r.date)
+    print_summary(results)
+    if any(r.status in ("failed", "interrupted") for r in results):
+        return 130 if any(r.status == "interrupted" for r in results) else 1
+    return 3 if any(r.status == "partial" for r in results) else 0
