@@ -79,7 +79,10 @@ def check_inputs(args: argparse.Namespace):
     if not args.offline and not settings.has_key:
         raise PaperpressError("no Gemini API key: set GEMINI_API_KEY (environment or .env), or use --offline")
     posts = Path(args.posts_dir)
-    posts.mkdir(parents=True, exist_ok=True)
+    try:
+        posts.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PaperpressError(f"{posts}: cannot create the posts folder ({exc.strerror})") from None
     if not os.access(posts, os.W_OK):
         raise PaperpressError(f"{posts}: not writable")
     return topic, settings

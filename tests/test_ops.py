@@ -1,0 +1,132 @@
+"""Operations: backfill (parallel = one by one, resumable, interruptible), all topics, doctor, bad inputs."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from paperpress import digest
+
+from .helpers import BIN, make_project, read_post, markdown_outputs, run_cli, tree_bytes, write_jsonl
+
+
+def record(day, arxiv_id, version, title):
+    """A sample-format line."""
+    return {"listed_on": day, "topic": "t", "arxiv_id": arxiv_id, "version": version, "title": title,
+            "authors": ["A. Author"], "abstract": f"We propose {title}, a diffusion model for avatars. "
+            "Experiments show it outperforms prior methods.", "comment": None}
+
+
+@pytest.fixture(scope="module")
+def relisting(tmp_path_factory):
+    """Three days on which papers recur, as the real digest blog re-listed revised versions."""
+    folder = tmp_path_factory.mktemp("relisting")
+    return write_jsonl(folder / "days.jsonl", [
+        record("2024-03-01", "2403.00001", "v1", "Alpha"), record("2024-03-01", "2403.00002", "v1", "Beta"),
+        record("2024-03-02", "2403.00001", "v2", "Alpha"), record("2024-03-02", "2403.00003", "v1", "Gamma"),
+        record("2024-03-03", "2403.00002", "v1", "Beta"), record("2024-03-03", "2403.00004", "v1", "Delta"),
+    ])
+
+
+def backfill(project, sample, *extra):
+    """Run `paperpress backfill` over the three days."""
+    return run_cli(project, "backfill", "--topic", "nerf", "--offline", "--sample", str(sample),
+                   "--from", "2024-03-01", "--to", "2024-03-03", *extra)
+
+
+def test_parallel_backfill_equals_one_by_one_runs(tmp_path, relisting):
+    parallel = make_project(tmp_path / "parallel")
+    result = backfill(parallel, relisting, "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    assert "posted" in result.stdout and "│      3 │" in result.stdout.replace("│    3 │", "│      3 │")
+    sequential = make_project(tmp_path / "sequential")
+    for day in ("2024-03-01", "2024-03-02", "2024-03-03"):
+        one = run_cli(sequential, "run", "--offline", "--sample", str(relisting), "--topic", "nerf", "--date", day)
+        assert one.returncode == 0, one.stderr
+    assert tree_bytes(parallel / "posts") == tree_bytes(sequential / "posts")
+    second = digest.read_digest(parallel / "posts" / "2024-03-02-nerf")
+    assert [e.paper.title for e in second.entries] == ["Gamma"]
+    assert [(p.title, p.version) for p in second.updated] == [("Alpha", "v2")]
+    third = digest.read_digest(parallel / "posts" / "2024-03-03-nerf")
+    assert [e.paper.title for e in third.entries] == ["Delta"] and not third.updated
+    assert "Updated papers" in "\n".join(markdown_outputs(read_post(parallel / "posts" / "2024-03-02-nerf")))
+    again = backfill(parallel, relisting, "--jobs", "2")
+    assert again.returncode == 0 and "skipped" in again.stdout
+
+
+def test_backfill_interrupted_leaves_no_partial_post_and_resumes(tmp_path, relisting):
+    project = make_project(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    cmd = [str(BIN / "paperpress"), "backfill", "--topic", "nerf", "--offline", "--sample", str(relisting),
+           "--from", "2024-03-01", "--to", "2024-03-03", "--jobs", "1"]
+    proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (project / "posts" / "2024-03-01-nerf").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    for post in (project / "posts").iterdir():
+        assert not post.name.startswith(".") and {"index.ipynb", "digest.json"} <= {p.name for p in post.iterdir()}
+    assert not any((project / ".paperpress" / "pending").iterdir())
+    resumed = backfill(project, relisting)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(p.name for p in (project / "posts").iterdir()) == [
+        "2024-03-01-nerf", "2024-03-02-nerf", "2024-03-03-nerf"]
+
+
+def test_all_topics(tmp_path, relisting):
+    project = make_project(tmp_path)
+    (project / "topics.yml").write_text(
+        "topics:\n  - {slug: one, name: One, query: ti:one}\n  - {slug: two, name: Two, query: ti:two}\n")
+    result = run_cli(project, "run", "--all-topics", "--offline", "--sample", str(relisting), "--date", "2024-03-01")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (project / "posts").iterdir()) == ["2024-03-01-one", "2024-03-01-two"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--from", "2024-03-05", "--to", "2024-03-01"], "is before --from"),
+    (["--from", "2024-3-1", "--to", "2024-03-01"], "bad date"),
+    (["--jobs", "0", "--from", "2024-03-01", "--to", "2024-03-01"], "--jobs must be at least 1"),
+])
+def test_backfill_bad_input(tmp_path, args, message):
+    project = make_project(tmp_path)
+    result = run_cli(project, "backfill", "--topic", "nerf", "--offline", *args)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_posts_dir_that_is_a_file(tmp_path):
+    project = make_project(tmp_path)
+    (project / "posts").write_text("not a folder")
+    result = run_cli(project, "run", "--offline", "--topic", "nerf", "--date", "2024-04-01")
+    assert result.returncode == 2 and "cannot create the posts folder" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_corrupt_sidecar_is_skipped_with_a_warning(tmp_path, capsys):
+    good = tmp_path / "2024-03-01-nerf"
+    digest.save_digest(digest.Digest(date="2024-03-01", topic_slug="nerf", topic_name="NeRF", language="en",
+                                     source="sample", summariser="offline", entries=()), str(good))
+    bad = tmp_path / "2024-03-02-nerf"
+    bad.mkdir()
+    (bad / "digest.json").write_text('{"date": "2024-03-02", "topic_slug": ')
+    archive = digest.load_archive(tmp_path, "nerf")
+    assert [d.date for d in archive] == ["2024-03-01"]
+    assert "skipping unreadable sidecar" in capsys.readouterr().err
+
+
+def test_doctor_never_shows_the_key(tmp_path):
+    project = make_project(tmp_path)
+    key = "AIzaFAKE-doctor-key-0123456789abcdefghij"
+    result = run_cli(project, "doctor", env={"GEMINI_API_KEY": key})
+    assert result.returncode == 0, result.stdout
+    assert "Gemini key    set (not shown)" in result.stdout and key not in result.stdout + result.stderr
+    for what in ("Python", "kernel", "template", "topics", "write access", "renderer", "CJK font"):
+        assert what in result.stdout
+    (project / "topics.yml").write_text("topics: [")
+    broken = run_cli(project, "doctor")
+    assert broken.returncode == 1 and "not valid YAML" in broken.stdout
