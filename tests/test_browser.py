@@ -1,0 +1,112 @@
+"""The rendered site in a real browser: Debian's Chromium driven by Playwright (no browser download)."""
+
+import functools
+import http.server
+import shutil
+import threading
+
+import pytest
+
+from .helpers import ROOT, make_project, run_cli, write_jsonl
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(
+    not CHROMIUM, reason="no chromium on PATH: browser tests skipped (apt-get install chromium)")]
+# Flags for a closed network: without them Chromium keeps trying to reach Google's services.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A rendered preview site with the demo post and a post whose arXiv text tries to inject a script."""
+    project = make_project(tmp_path_factory.mktemp("site"))
+    for name in ("_quarto.yml", "index.qmd", "about.qmd", "topics.qmd"):
+        shutil.copy(ROOT / name, project / name)
+    evil = write_jsonl(project / "evil.jsonl", [{
+        "listed_on": "2024-05-02", "arxiv_id": "2405.00001", "version": "v1",
+        "title": "Avatars <script>window.__pwned = 1</script>", "authors": ["Mallory"],
+        "abstract": "We propose <img src=x onerror=\"window.__pwned=2\"> a <script>alert(1)</script> NeRF method.",
+        "comment": "<svg onload=alert(3)>"}])
+    for args in (["--topic", "metaverse-avatars", "--date", "2024-04-01"],
+                 ["--topic", "nerf", "--date", "2024-05-02", "--sample", str(evil)]):
+        result = run_cli(project, "run", "--offline", *args)
+        assert result.returncode == 0, result.stderr
+    rendered = run_cli(project, "render")
+    assert rendered.returncode == 0, rendered.stderr
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(project / "_site"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium."""
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def open_page(browser, url):
+    """A page with its console errors and dialogs recorded, loaded at url."""
+    page = browser.new_page()
+    page.errors, page.dialogs = [], []
+    # A missing resource is judged by its URL below: browsers ask for /favicon.ico on their own.
+    page.on("console", lambda msg: page.errors.append(msg.text)
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
+    page.on("response", lambda r: page.errors.append(f"{r.status} {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    response = page.goto(url)
+    assert response.ok
+    page.wait_for_load_state("load")
+    return page
+
+
+def test_home_lists_posts_newest_first(browser, site):
+    page = open_page(browser, f"{site}/index.html")
+    links = page.locator("a[href*='posts/']")
+    hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+    posts = [h for h in dict.fromkeys(hrefs) if h.endswith("index.html")]
+    assert posts[0].startswith("posts/2024-05-02-nerf") and posts[1].startswith("posts/2024-04-01-metaverse-avatars")
+    assert not page.errors
+
+
+def test_post_shows_every_paper_and_its_charts(browser, site):
+    page = open_page(browser, f"{site}/posts/2024-04-01-metaverse-avatars/index.html")
+    headings = page.locator("h2").all_inner_texts()
+    for title in ("Make-Your-Anchor", "UV Gaussians", "NECA", "VLOGGER", "GVA", "One2Avatar"):
+        assert any(title in h for h in headings), title
+    assert page.locator("details").count() == 6
+    images = page.locator("img")
+    assert images.count() >= 2
+    sizes = page.evaluate("Array.from(document.images).map(i => [i.src, i.complete, i.naturalWidth])")
+    assert all(complete and width > 0 for _src, complete, width in sizes), sizes
+    assert not page.errors and not page.dialogs
+
+
+def test_injected_script_does_not_run(browser, site):
+    page = open_page(browser, f"{site}/posts/2024-05-02-nerf/index.html")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__pwned") is None
+    assert not page.dialogs
+    assert "<script>alert(1)</script>" in page.inner_text("body")  # shown as text
+    home = open_page(browser, f"{site}/index.html")
+    assert home.evaluate("window.__pwned") is None and not home.dialogs
+
+
+def test_about_topics_and_trends_pages_load(browser, site):
+    for path in ("about.html", "topics.html"):
+        page = open_page(browser, f"{site}/{path}")
+        assert not page.errors
+    page = open_page(browser, f"{site}/topics.html")
+    trends = [h for h in page.evaluate("Array.from(document.links).map(a => a.href)") if "/trends/" in h]
+    for url in trends:
+        if url.endswith(".html"):
+            trend_page = open_page(browser, url)
+            assert not trend_page.errors
