@@ -246,17 +246,19 @@ class GeminiHandler(BaseHTTPRequestHandler):
         )
         fake = self.fake
         fake.enter()
-        status = 500
+        reply = Reply(status=500)
         try:
             reply = self.check_key(request) or fake.admit(request) or Reply()
             if reply.status != 429 and fake.latency + reply.delay > 0:
                 time.sleep(fake.latency + reply.delay)
-            status = reply.status
-            self.send_json(status, build_body(reply, request))
-        except (BrokenPipeError, ConnectionResetError):
-            status = 499  # the client gave up (timeout) before the answer: nginx's "client closed request"
+            body = build_body(reply, request)
         finally:
-            fake.leave(request, status)
+            # Recorded before the answer goes out: once the client has it, the log must already show it.
+            fake.leave(request, reply.status)
+        try:
+            self.send_json(reply.status, body)
+        except (BrokenPipeError, ConnectionResetError):
+            request.status = 499  # the client gave up (timeout) before the answer: nginx's "client closed request"
 
     def check_key(self, request: FakeRequest) -> Reply | None:
         """The API's answers to a missing or wrong key."""
