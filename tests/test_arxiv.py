@@ -204,11 +204,19 @@ def test_a_rejected_query_is_not_retried(fake, clock):
     assert len(fake.api_requests) == 1
 
 
-def test_fetch_reads_the_endpoint_and_pause_from_settings(fake):
-    settings = Settings(arxiv_api_url=fake.url, arxiv_delay_seconds=0.01)
+def test_fetch_reads_the_endpoint_and_pause_from_settings(fake, tmp_path):
+    settings = Settings(arxiv_api_url=fake.url, arxiv_delay_seconds=0.01, cache_dir=tmp_path)
     papers = sources.fetch_papers("arxiv", make_topic(max_papers=4), DAY, settings)
     assert [p.arxiv_id for p in papers] == ["2404.00024", "2404.00023", "2404.00022", "2404.00021"]
-    assert sources.client_for(settings) is sources.client_for(Settings(arxiv_api_url=fake.url, arxiv_delay_seconds=0.01))
+    same = Settings(arxiv_api_url=fake.url, arxiv_delay_seconds=0.01, cache_dir=tmp_path, gemini_model="other")
+    assert sources.client_for(settings) is sources.client_for(same)  # one client per run
+
+
+def test_parallel_runs_share_the_pause_through_the_cache_folder(fake, tmp_path):
+    first, second = (ArxivClient(fake.url, 0.2, shared=tmp_path / "arxiv.lock") for _ in range(2))
+    first.get(fake.url)
+    second.get(fake.url)  # another process's client, as in a backfill
+    assert 0.1 < second.waited <= 0.2
 
 
 def test_parse_retry_after():

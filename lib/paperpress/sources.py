@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
 import json
@@ -16,6 +17,7 @@ from typing import Callable, Iterable
 import arxiv
 import requests
 from arxiv import _feed as arxiv_feed
+from filelock import FileLock
 from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
@@ -210,6 +212,7 @@ class ArxivClient:
         backoff: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        shared: Path | None = None,
     ):
         self.api_url, self.delay, self.page_size, self.tries, self.timeout = api_url, delay, page_size, tries, timeout
         first = delay if backoff is None else backoff  # the first retry waits about one pause, then doubles
@@ -221,6 +224,11 @@ class ArxivClient:
         self.waited = 0.0
         self._last: float | None = None
         self._lock = threading.Lock()
+        # Parallel runs (a backfill) keep arXiv's pause too: a lock file and the time of the last request.
+        self.shared = Path(shared) if shared else None
+        if self.shared:
+            self.shared.parent.mkdir(parents=True, exist_ok=True)
+        self._file_lock = FileLock(str(self.shared)) if self.shared else contextlib.nullcontext()
 
     def pause(self, seconds: float) -> None:
         """Sleep, counting it as time spent waiting on arXiv."""
@@ -228,17 +236,28 @@ class ArxivClient:
             self.waited += seconds
             self.sleep(seconds)
 
+    def wait_turn(self) -> None:
+        """Pause until `delay` seconds have passed since the last request of this run or a parallel one."""
+        pauses = [0.0]
+        if self._last is not None:
+            pauses.append(self._last + self.delay - self.clock())
+        if self.shared:
+            # Wall-clock stamps across processes: capped at one pause, as a clock may jump.
+            pauses.append(min(self.delay, read_stamp(self.shared) + self.delay - time.time()))
+        self.pause(max(pauses))
+
     def get(self, url: str, **kwargs) -> requests.Response:
         """One GET in turn: sent at least `delay` seconds after the previous one ended."""
-        with self._lock:  # one request at a time per run, whichever thread asks
-            if self._last is not None:
-                self.pause(self._last + self.delay - self.clock())
+        with self._lock, self._file_lock:  # one request at a time, whichever thread or process asks
+            self.wait_turn()
             kwargs.setdefault("timeout", self.timeout)
             try:
                 return self.session.get(url, **kwargs)
             finally:
                 self.requests += 1
                 self._last = self.clock()
+                if self.shared:
+                    write_stamp(self.shared, time.time())
 
     def fetch_page(self, query: str, start: int, count: int) -> tuple[list[Paper], int]:
         """One page of results and the total, retried on 429, 5xx, empty pages and network errors."""
@@ -286,16 +305,29 @@ class ArxivClient:
         return papers, total
 
 
-_clients: dict[tuple[str, float], ArxivClient] = {}
+def read_stamp(lock_path: Path) -> float:
+    """The wall time of the last request any run made (-inf when unknown)."""
+    try:
+        return float(lock_path.with_suffix(".time").read_text())
+    except (OSError, ValueError):
+        return float("-inf")
+
+
+def write_stamp(lock_path: Path, when: float) -> None:
+    """Record the wall time of a request for parallel runs."""
+    lock_path.with_suffix(".time").write_text(repr(when))
+
+
+_clients: dict[tuple[str, float, Path], ArxivClient] = {}
 _clients_lock = threading.Lock()
 
 
 def client_for(settings: Settings) -> ArxivClient:
     """The run's one arXiv client for these settings (shared, so the pause holds across topics and PDFs)."""
-    key = (settings.arxiv_api_url, settings.arxiv_delay_seconds)
+    key = (settings.arxiv_api_url, settings.arxiv_delay_seconds, Path(settings.cache_dir))
     with _clients_lock:
         if key not in _clients:
-            _clients[key] = ArxivClient(*key)
+            _clients[key] = ArxivClient(key[0], key[1], shared=key[2] / "arxiv.lock")
         return _clients[key]
 
 
