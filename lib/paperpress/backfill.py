@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import sources
 from .config import PaperpressError, find_topic, load_topics, parse_date
 
 PENDING = Path(".paperpress/pending")
@@ -35,6 +37,12 @@ def list_days(start: str, end: str) -> list[str]:
     if last < first:
         raise PaperpressError(f"--to {end} is before --from {start}")
     return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def list_sample_days(path: str) -> set[str]:
+    """Days a sample file lists papers on (other days are empty by definition)."""
+    with sources.open_sample(path) as lines:
+        return {json.loads(line).get("listed_on", "") for line in lines if line.strip()}
 
 
 def build_run_command(args: argparse.Namespace, date: str) -> list[str]:
@@ -129,6 +137,11 @@ def run_backfill(args: argparse.Namespace) -> int:
     posts = Path(args.posts_dir)
     todo = [d for d in days if args.force or not (posts / f"{d}-{topic.slug}" / "index.ipynb").is_file()]
     results = [DayResult(d, "skipped", "already posted") for d in days if d not in todo]
+    if args.offline and not args.allow_empty:
+        # A day the sample lists nothing on would only start a kernel to say so.
+        listed = list_sample_days(args.sample)
+        results += [DayResult(d, "empty", "not in the sample") for d in todo if d not in listed]
+        todo = [d for d in todo if d in listed]
     Path(".paperpress/locks").mkdir(parents=True, exist_ok=True)
     try:
         lock = FileLock(f".paperpress/locks/backfill-{topic.slug}.lock").acquire(timeout=0)
