@@ -71,6 +71,7 @@ def build_digest(
 ) -> Digest:
     """Everything one post shows, from the notebook's parameters."""
     settings = settings or load_settings()
+    summarise.check_summariser(summariser, settings)  # no key: fail before fetching anything
     day = parse_date(date)
     path = Path(topics_file) if topics_file else find_topics_file()
     chosen = find_topic(load_topics(path), topic, path)
@@ -88,7 +89,7 @@ def build_digest(
         extras = [Extras() for _ in new]
     entries = [Entry(paper=p, extras=e) for p, e in zip(new, extras)]
     entries = summarise.summarise_entries(entries, chosen, settings, summariser)
-    used_model = chosen.model or settings.gemini_model
+    used_model = summarise.pick_model(chosen, settings)
     return Digest(
         date=day.isoformat(),
         topic_slug=chosen.slug,

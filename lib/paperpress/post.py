@@ -24,7 +24,7 @@ LABELS = {
         "disclaimer": "Summaries below are machine-made ({by}); titles, authors, abstracts and links come from arXiv. "
                       "Use them to choose what to read, not as a citation.",
         "offline": "summaries by the offline extractive summariser",
-        "model": "summaries by the model {model}",
+        "model": "summaries by Google Gemini, model {model}",
         "update": "{date} update", "topic": "Topic", "papers": "papers", "source": "source",
         "trends": "Trends", "keywords": "Top keywords", "affiliations": "First-author affiliations",
         "methods": "Method tags", "no_affiliations": "No affiliations known today (they come from the PDFs).",
@@ -44,7 +44,7 @@ LABELS = {
     "zh": {
         "disclaimer": "以下总结由机器生成（{by}）；标题、作者、摘要和链接均来自 arXiv。仅供论文初筛，请勿用于严肃的学术引用。",
         "offline": "summaries by the offline extractive summariser，离线抽取式摘要",
-        "model": "由模型 {model} 生成",
+        "model": "由 Google Gemini 模型 {model} 生成",
         "update": "{date} 更新", "topic": "主题", "papers": "篇论文", "source": "来源",
         "trends": "趋势", "keywords": "高频关键词", "affiliations": "第一作者单位",
         "methods": "方法标签", "no_affiliations": "今日暂无已知单位（单位信息来自论文 PDF）。",
@@ -89,7 +89,7 @@ def summariser_label(digest: Digest) -> str:
     words = LABELS[digest.language]
     if digest.summariser == "offline":
         return words["offline"]
-    return words["model"].format(model=escape_md(digest.summariser))
+    return words["model"].format(model=escape_md(digest.summariser.removeprefix("gemini:")))
 
 
 def render_header(digest: Digest) -> str:
