@@ -1,4 +1,4 @@
-"""Charts: one matplotlib style (colour-blind safe, CJK-capable), PNG bytes with alt text."""
+"""Charts: one matplotlib style (colour-blind safe, CJK-capable), PNG bytes with alt text, for posts and trends pages."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import matplotlib
 
 matplotlib.use("Agg")  # charts are files and notebook outputs; never a window
 import matplotlib.patches  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .records import Digest  # noqa: E402
@@ -28,9 +30,22 @@ CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanY
              "WenQuanYi Zen Hei", "Droid Sans Fallback", "SimHei", "Microsoft YaHei", "PingFang SC"]
 LABELS = {
     "en": {"keywords": "Top keywords today", "methods": "Method tags today", "papers": "papers",
-           "none": "nothing to show today"},
-    "zh": {"keywords": "今日高频关键词", "methods": "今日方法标签", "papers": "论文数", "none": "今日暂无数据"},
+           "none": "nothing to show today", "W": "week", "M": "month", "W_axis": "week (starting Monday)",
+           "M_axis": "month", "families": "Papers per method family and {period}", "family": "method family",
+           "papers_over": "Papers per {period}", "keywords_over": "Top keywords per {period}", "keyword": "keyword",
+           "rising": "Rising and fading keywords: last {days} days against the {days} before",
+           "change": "change in share of papers (percentage points)", "rising_legend": "rising",
+           "fading_legend": "fading", "vs": "vs", "affiliations": "Top affiliations", "countries": "Countries of affiliations",
+           "empty": "no data yet"},
+    "zh": {"keywords": "今日高频关键词", "methods": "今日方法标签", "papers": "论文数", "none": "今日暂无数据",
+           "W": "周", "M": "月", "W_axis": "周（自周一起）", "M_axis": "月份", "families": "各方法类别每{period}论文数",
+           "family": "方法类别", "papers_over": "每{period}论文数", "keywords_over": "高频关键词（每{period}论文数）",
+           "keyword": "关键词", "rising": "上升与下降的关键词：近 {days} 天对比此前 {days} 天",
+           "change": "论文占比变化（百分点）", "rising_legend": "上升", "fading_legend": "下降", "vs": "对比",
+           "affiliations": "高频单位", "countries": "单位所在国家/地区", "empty": "暂无数据"},
 }
+HEATMAP = "cividis"  # sequential and readable with colour-vision deficiencies (and in greyscale)
+MAX_ANNOTATED = 26  # more columns than this and the numbers in the cells get unreadable
 
 
 def add_system_cjk_fonts() -> None:
@@ -86,6 +101,7 @@ class Chart:
     name: str
     png: bytes
     alt: str
+    series: tuple[str, ...] = ()  # what was plotted (rows of a heatmap, bars), for tests and alt text
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         data = {"image/png": base64.b64encode(self.png).decode("ascii"), "text/plain": self.alt}
@@ -122,9 +138,9 @@ def plot_bars(table: pd.DataFrame, label: str, title: str, xlabel: str, colors: 
         ax.set_xlabel(xlabel)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(axis="y", visible=False)
-        if legend:
+        if legend:  # right of the axes: inside, it covered the shortest bars
             handles = [matplotlib.patches.Patch(color=c, label=name) for name, c in legend.items()]
-            ax.legend(handles=handles, loc="lower right", frameon=False, fontsize=9)
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=9)
     ax.set_title(title, loc="left")
     return fig
 
@@ -142,16 +158,172 @@ def plot_keywords(digest: Digest, output_dir: str = "") -> Chart:
     table = trends.keyword_table(digest)
     fig = plot_bars(table, "keyword", words["keywords"], words["papers"] if len(table) else words["none"])
     alt = f"{words['keywords']}: " + ", ".join(f"{k} ({n})" for k, n in table.itertuples(index=False))
-    return save_chart(Chart("keywords", render_png(fig), alt), output_dir)
+    return save_chart(Chart("keywords", render_png(fig), alt, tuple(table["keyword"])), output_dir)
 
 
 def plot_methods(digest: Digest, output_dir: str = "") -> Chart:
     """Bar chart of today's method tags, coloured by family."""
     words = LABELS[digest.language]
     table = trends.method_table(digest)
-    families = sorted(set(table["family"]))
-    legend = {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(families)}
+    legend = family_colours(table["family"])
     colors = [legend[f] for f in table["family"]]
     fig = plot_bars(table, "method", words["methods"], words["papers"] if len(table) else words["none"], colors, legend)
     alt = f"{words['methods']}: " + ", ".join(f"{m} ({n})" for m, _f, n in table.itertuples(index=False))
-    return save_chart(Chart("methods", render_png(fig), alt), output_dir)
+    return save_chart(Chart("methods", render_png(fig), alt, tuple(table["method"])), output_dir)
+
+
+def family_colours(families) -> dict[str, str]:
+    """Colour of each family present, fixed by vocabulary order so a family keeps its colour in every post."""
+    order = [*trends.family_order(), "other"]
+    present = set(families)
+    return {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(order) if f in present}
+
+
+# --- trends over time -----------------------------------------------------------------------------
+
+
+def plot_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, words: dict):
+    """Rows × periods as a heatmap with the count in each non-empty cell."""
+    apply_style()
+    rows, cols = table.shape if not table.empty else (1, 1)
+    fig, ax = plt.subplots(figsize=(min(max(4.5, 1.6 + 0.45 * cols), 9.5), 1.4 + 0.42 * rows))
+    ax.set_title(title, loc="left")
+    if table.empty or not table.to_numpy().any():
+        ax.text(0.5, 0.5, words["empty"], ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    values = table.to_numpy()
+    image = ax.imshow(values, aspect="auto", cmap=HEATMAP, vmin=0)
+    ax.set_xticks(range(cols), table.columns, rotation=90 if cols > 8 else 0, fontsize=8)
+    ax.set_yticks(range(rows), table.index)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(False)
+    if cols <= MAX_ANNOTATED:
+        for (r, c), value in np.ndenumerate(values):
+            if value:  # dark cells get light text: the scale runs from dark blue to yellow
+                colour = "white" if value < values.max() * 0.6 else "black"
+                ax.text(c, r, str(value), ha="center", va="center", fontsize=8, color=colour)
+    bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
+    bar.set_label(words["papers"], fontsize=8)
+    bar.locator = matplotlib.ticker.MaxNLocator(integer=True)  # counts of papers: no 0.5 ticks
+    bar.update_ticks()
+    return fig
+
+
+def plot_columns(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, empty: str):
+    """One row of counts per period as vertical bars."""
+    apply_style()
+    cols = table.shape[1] if not table.empty else 1
+    fig, ax = plt.subplots(figsize=(min(max(4.5, 1.6 + 0.4 * cols), 9.5), 3.2))
+    ax.set_title(title, loc="left")
+    if table.empty:
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    ax.bar(range(cols), table.iloc[0].to_numpy(), color=PALETTE[0])
+    ax.set_xticks(range(cols), table.columns, rotation=90 if cols > 8 else 0, fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.grid(axis="x", visible=False)
+    return fig
+
+
+def plot_changes(table: pd.DataFrame, title: str, words: dict):
+    """Rising (blue, up) and fading (orange, down) terms as horizontal bars of their change in points."""
+    apply_style()
+    fig, ax = plt.subplots(figsize=(5.5, 1.4 + 0.34 * max(len(table), 1)))
+    ax.set_title(title, loc="left")
+    if table.empty:
+        ax.text(0.5, 0.5, words["empty"], ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    rows = table.iloc[::-1]
+    labels = [f"{t} ({now} {words['vs']} {before})" for t, now, before in zip(rows["term"], rows["now"], rows["before"])]
+    colours = [PALETTE[0] if c > 0 else PALETTE[1] for c in rows["change"]]
+    ax.barh(labels, rows["change"], color=colours)
+    ax.axvline(0, color="#444", linewidth=0.8)
+    ax.set_xlabel(words["change"])
+    ax.grid(axis="y", visible=False)
+    handles = [matplotlib.patches.Patch(color=PALETTE[0], label=words["rising_legend"]),
+               matplotlib.patches.Patch(color=PALETTE[1], label=words["fading_legend"])]
+    # Rising bars sit top right and fading ones bottom left: the bottom right corner is always free.
+    ax.legend(handles=handles, loc="lower right", frameon=False, fontsize=9)
+    return fig
+
+
+def describe_rows(table: pd.DataFrame) -> str:
+    """Alt text of a rows × periods table: each row's counts, period by period."""
+    if table.empty:
+        return ""
+    span = f"{table.columns[0]} – {table.columns[-1]}"
+    rows = "; ".join(f"{name}: {', '.join(str(v) for v in values)}" for name, values in zip(table.index, table.to_numpy()))
+    return f" ({span}) {rows}"
+
+
+def period_words(table: pd.DataFrame, words: dict) -> tuple[str, str]:
+    """The period's name and axis label of an over-time table (weeks have full dates as labels)."""
+    freq = "W" if len(table.columns) and len(str(table.columns[0])) == 10 else "M"
+    return words[freq], words[f"{freq}_axis"]
+
+
+def plot_families(t: trends.Trends, output_dir: str = "", recent: bool = False) -> Chart:
+    """Heatmap of papers per method family and period (the post's window, or the whole archive)."""
+    words = LABELS[t.language]
+    table = trends.family_over_time(t, recent=recent)
+    period, axis = period_words(table, words)
+    title = words["families"].format(period=period)
+    fig = plot_heatmap(table, title, axis, words["family"], words)
+    alt = title + describe_rows(table)
+    return save_chart(Chart("families", render_png(fig), alt, tuple(table.index)), output_dir)
+
+
+def plot_papers(t: trends.Trends, output_dir: str = "", recent: bool = False) -> Chart:
+    """Bars of papers per period."""
+    words = LABELS[t.language]
+    table = trends.papers_over_time(t, recent=recent)
+    period, axis = period_words(table, words)
+    title = words["papers_over"].format(period=period)
+    fig = plot_columns(table, title, axis, words["papers"], words["empty"])
+    return save_chart(Chart("papers", render_png(fig), title + describe_rows(table), tuple(table.index)), output_dir)
+
+
+def plot_keyword_trend(t: trends.Trends, output_dir: str = "", top: int = 10) -> Chart:
+    """Heatmap of the archive's most frequent keywords per period."""
+    words = LABELS[t.language]
+    table = trends.top_keywords_over_time(t, top)
+    period, axis = period_words(table, words)
+    title = words["keywords_over"].format(period=period)
+    fig = plot_heatmap(table, title, axis, words["keyword"], words)
+    alt = title + describe_rows(table)
+    return save_chart(Chart("keywords-over-time", render_png(fig), alt, tuple(table.index)), output_dir)
+
+
+def plot_rising(t: trends.Trends, output_dir: str = "", top: int = 8) -> Chart:
+    """Diverging bars: the keywords that rose and faded most between the last two windows."""
+    words = LABELS[t.language]
+    table = pd.concat([trends.rising_terms(t, top=top), trends.fading_terms(t, top=top).iloc[::-1]], ignore_index=True)
+    title = words["rising"].format(days=t.window_days)
+    fig = plot_changes(table, title, words)
+    alt = title + ": " + ", ".join(f"{r.term} {r.change:+.1f} ({r.now} {words['vs']} {r.before})"
+                                   for r in table.itertuples(index=False))
+    return save_chart(Chart("rising", render_png(fig), alt, tuple(table["term"])), output_dir)
+
+
+def plot_affiliations(t: trends.Trends, output_dir: str = "", recent: bool = False, top: int = 10) -> Chart:
+    """Bars of the most frequent institutions."""
+    words = LABELS[t.language]
+    table = trends.top_affiliations(t, top, recent=recent)[["affiliation", "papers"]]
+    fig = plot_bars(table, "affiliation", words["affiliations"], words["papers"] if len(table) else words["empty"])
+    alt = f"{words['affiliations']}: " + ", ".join(f"{a} ({n})" for a, n in table.itertuples(index=False))
+    return save_chart(Chart("affiliations", render_png(fig), alt, tuple(table["affiliation"])), output_dir)
+
+
+def plot_countries(t: trends.Trends, output_dir: str = "", top: int = 10) -> Chart:
+    """Bars of the countries of the institutions."""
+    words = LABELS[t.language]
+    table = trends.top_countries(t, top)
+    fig = plot_bars(table, "country", words["countries"], words["papers"] if len(table) else words["empty"])
+    alt = f"{words['countries']}: " + ", ".join(f"{c} ({n})" for c, n in table.itertuples(index=False))
+    return save_chart(Chart("countries", render_png(fig), alt, tuple(table["country"])), output_dir)

@@ -1,0 +1,90 @@
+"""Charts of the trend sections: produced without error, with the expected series, readable and reproducible."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from paperpress import charts, digest, trends
+
+from .test_trends import archive, load_trends, toy_trends  # noqa: F401  (archive is a fixture)
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def is_png(chart: charts.Chart) -> bool:
+    """Whether a chart holds PNG bytes and alt text."""
+    return chart.png.startswith(PNG) and bool(chart.alt.strip())
+
+
+@pytest.mark.parametrize("slug", ["metaverse-avatars", "talking-head"])
+def test_trend_charts_have_the_expected_series(archive, slug, tmp_path):  # noqa: F811
+    t = load_trends(archive, slug)
+    families = charts.plot_families(t, str(tmp_path))
+    assert is_png(families) and (tmp_path / "charts" / "families.png").read_bytes() == families.png
+    assert families.series == tuple(trends.family_over_time(t).index)
+    assert set(families.series) <= set(trends.family_order()) and len(families.series) >= 5
+    papers = charts.plot_papers(t)
+    assert is_png(papers) and papers.series == ("papers",) and "2024-01 – 2024-12" in papers.alt
+    keywords = charts.plot_keyword_trend(t)
+    assert is_png(keywords) and keywords.series == tuple(trends.count_terms(t, "keyword").index[:10])
+    rising = charts.plot_rising(t)
+    expected = [*trends.rising_terms(t, top=8)["term"], *reversed(list(trends.fading_terms(t, top=8)["term"]))]
+    assert is_png(rising) and list(rising.series) == expected and len(expected) > 4
+    for term in expected[:2]:
+        assert term in rising.alt
+
+
+def test_alt_text_carries_the_numbers():
+    t = toy_trends()
+    chart = charts.plot_families(t, recent=True)
+    assert chart.series == ("representation",)
+    assert "representation: 3, 2" in chart.alt and "2024-03-11 – 2024-03-18" in chart.alt
+    rising = charts.plot_rising(t)
+    assert "3d gaussian splatting +60.0 (3 vs 0)" in rising.alt and "diffusion model -55.0 (1 vs 3)" in rising.alt
+
+
+def test_same_inputs_same_bytes(archive):  # noqa: F811
+    t = load_trends(archive, "talking-head")
+    assert charts.plot_families(t).png == charts.plot_families(t).png
+    assert charts.plot_rising(t).png == charts.plot_rising(t).png
+
+
+def test_empty_trends_still_draw():
+    t = trends.make_trends([], "2024-03-20", 10, "toy", "Toy", "en", 0)
+    for chart in (charts.plot_families(t), charts.plot_papers(t), charts.plot_keyword_trend(t), charts.plot_rising(t),
+                  charts.plot_affiliations(t), charts.plot_countries(t)):
+        assert is_png(chart) and chart.series in ((), ("papers",))
+
+
+def test_methods_legend_sits_outside_the_bars(archive):  # noqa: F811
+    day = digest.read_digest(archive / "2024-04-01-metaverse-avatars")
+    table = trends.method_table(day)
+    legend = charts.family_colours(table["family"])
+    fig = charts.plot_bars(table, "method", "t", "papers", [legend[f] for f in table["family"]], legend)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1
+    assert list(legend) == [f for f in trends.family_order() if f in set(table["family"])]  # fixed order and colour
+
+
+def test_chinese_labels_render_with_a_cjk_font(archive):  # noqa: F811
+    if charts.find_cjk_font() is None:
+        pytest.skip("no CJK font installed (apt-get install fonts-wqy-microhei)")
+    t = load_trends(archive, "metaverse-avatars")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        chart = charts.plot_families(t)
+    assert chart.alt.startswith("各方法类别每月论文数")
+    assert not [w for w in caught if "missing from" in str(w.message)]  # no tofu boxes
+
+
+def test_heatmap_of_many_periods_skips_cell_numbers():
+    import pandas as pd
+
+    table = pd.DataFrame([[1] * 40], index=["a"], columns=[f"p{i}" for i in range(40)])
+    fig = charts.plot_heatmap(table, "t", "x", "y", charts.LABELS["en"])
+    assert not fig.axes[0].texts  # 40 numbers would not be readable at blog width
+    small = charts.plot_heatmap(table.iloc[:, :5], "t", "x", "y", charts.LABELS["en"])
+    assert [t.get_text() for t in small.axes[0].texts] == ["1"] * 5
