@@ -1,0 +1,140 @@
+"""Trend sections and the trends page: the reading of the numbers, escaping, first posts, papermill end to end."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import nbformat
+import pytest
+import yaml
+
+from paperpress import site, trendpage, trends
+
+from .helpers import ROOT, make_project, markdown_outputs, read_post, run_cli
+from .test_trends import SAMPLE_DIR, archive, first_listings, load_trends, make_post, toy_trends  # noqa: F401
+
+
+def test_reading_states_the_counts(archive):  # noqa: F811
+    t = load_trends(archive, "talking-head")
+    text = trendpage.render_reading(t)
+    days = sorted({r["listed_on"] for r in first_listings("talking-head").values()})
+    assert text.startswith(f"50 posts with 185 papers, {days[0]} to 2024-12-07.")
+    families = trends.count_terms(t, "family")
+    assert f"{families.index[0]} ({families.iloc[0]} papers" in text
+    top = trends.rising_terms(t, top=1).iloc[0]
+    assert f"“{top['term']}” ({top['now']} papers against {top['before']}, {top['change']:+.1f} points)" in text
+    assert "No affiliations are known" in text  # the sample source has no affiliations
+
+
+def test_reading_in_chinese(archive):  # noqa: F811
+    text = trendpage.render_reading(load_trends(archive, "metaverse-avatars"))
+    assert text.startswith("共 37 篇推送、114 篇论文，2024-01-24 至 2024-12-07。") and "最常见的方法类别是" in text
+
+
+def test_rising_tables_show_counts_and_escape_outside_text():
+    posts = [make_post("2024-03-02", [["nerf"], ["nerf"]], 0),
+             make_post("2024-03-12", [["evil*bold*<script>alert(1)</script>term", "w[x](javascript:y)z"]] * 2, 10)]
+    t = trends.make_trends(posts, "2024-03-20", 10, "toy", "Toy", "en", 1)
+    html = "\n".join(trendpage.render_rising_tables(t))
+    assert "<script" not in html and "evil*bold*&lt;script&gt;alert(1)&lt;/script&gt;term" in html
+    assert "<caption>Rising keywords: last 10 days against the 10 before</caption>" in html
+    assert "<td>+100.0</td>" in html and "<td>new</td>" in html  # 2 of 2 papers now, 0 of 2 before
+    reading = trendpage.render_reading(t)
+    assert "<script" not in reading and "“evil\\*bold\\*&lt;script&gt;alert(1)&lt;/script&gt;term”" in reading
+
+
+def test_rising_tables_by_hand():
+    html = "\n".join(trendpage.render_rising_tables(toy_trends()))
+    assert "5 papers now, 4 before" in html
+    row = re.search(r"<td>3d gaussian splatting</td>\s*<td>3</td>\s*<td>60.0</td>\s*<td>0</td>\s*<td>0.0</td>\s*"
+                    r"<td>\+60.0</td>\s*<td>new</td>", html)
+    assert row, html
+
+
+def test_first_post_gets_one_line_and_no_archive_sections(capsys):
+    first = trends.make_trends([make_post("2024-03-20", [["nerf"]], 0)], "2024-03-20", 90, "toy", "Toy", "zh", 0)
+    assert trendpage.render_recent_heading(first) == "*这是本主题的第一篇推送：随时间变化的趋势从下一篇开始。*"
+    trendpage.show_affiliations(first, recent=True)
+    trendpage.show_rising_terms(first)
+    assert capsys.readouterr().out == ""  # nothing but the note, which show_recent_families prints
+
+
+def test_recent_heading_counts_the_window():
+    assert trendpage.render_recent_heading(toy_trends()) == (
+        "### Last 10 days\n\n1 earlier posts and today's: 5 papers.")
+
+
+def test_front_matter_and_post_dates(archive, tmp_path):  # noqa: F811
+    t = load_trends(archive, "metaverse-avatars")
+    (tmp_path / "charts").mkdir()
+    (tmp_path / "charts" / "families.png").write_bytes(b"png")
+    trendpage.save_front_matter(t, str(tmp_path))
+    matter = json.loads((tmp_path / "front-matter.json").read_text(encoding="utf-8"))
+    assert matter == {"title": "趋势 · 元宇宙/虚拟人", "date": "2024-12-07",
+                      "description": "元宇宙/虚拟人 方向趋势：方法类别、单位与关键词随时间的变化（37 篇推送，2024-01-24 至 2024-12-07）。",
+                      "lang": "zh-Hans", "echo": False, "toc": True, "image": "charts/families.png"}
+    dates = trendpage.list_post_dates(archive, "talking-head", end_date="2024-02-01")
+    assert dates[0] == "2024-01-24" and all(d <= "2024-02-01" for d in dates)
+    assert trendpage.build_trends_page("nerf", str(ROOT / "topics.yml"), str(archive), str(tmp_path / "trends")) is None
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, archive):  # noqa: F811
+    """A project holding the sample archive's sidecars, the templates and the site files."""
+    root = make_project(tmp_path_factory.mktemp("trendpage"))
+    shutil.copy(ROOT / "notebooks" / "trends.ipynb", root / "notebooks" / "trends.ipynb")
+    for name in ("_quarto.yml", "index.qmd", "about.qmd", "topics.qmd", "trends.qmd"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(archive, root / "posts")
+    return root
+
+
+@pytest.mark.slow
+def test_trends_page_end_to_end(project, monkeypatch):
+    monkeypatch.chdir(project)
+    path = trendpage.build_trends_page("talking-head")  # papermill run 1
+    assert path.as_posix() == "trends/talking-head/index.ipynb"
+    nb = nbformat.read(project / path, as_version=4)
+    nbformat.validate(nb)
+    matter = yaml.safe_load(nb.cells[0].source.strip("-\n"))
+    assert nb.cells[0].cell_type == "raw" and matter["title"] == "Trends · Talking Head Generation"
+    assert matter["date"] == "2024-12-07" and matter["lang"] == "en" and "50 posts" in matter["description"]
+    assert (project / "trends" / "talking-head" / matter["image"]).is_file()
+    outputs = markdown_outputs(nb)
+    headings = [o for o in outputs if o.startswith("## ")]
+    assert headings == ["## Reading the numbers", "## Method families over time", "## Papers over time",
+                        "## Keywords over time", "## Top affiliations"]
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 4 and all(o.metadata["image/png"]["alt"] for o in images)
+    for cell in nb.cells:
+        assert not [o for o in cell.get("outputs", []) if o.output_type in ("error", "stream")]
+    assert not (project / ".paperpress" / "staging" / "trends-talking-head").exists()
+    assert not (project / "trends" / "talking-head" / "front-matter.json").exists()
+    site.render_site(project, quarto=None)
+    listing = (project / "_site" / "trends.html").read_text(encoding="utf-8")
+    assert 'href="trends/talking-head/index.html"' in listing and "Trends · Talking Head Generation" in listing
+    page = (project / "_site" / "trends" / "talking-head" / "index.html").read_text(encoding="utf-8")
+    assert '<a href="../../trends.html">Trends</a>' in page and "Reading the numbers" in page
+
+
+@pytest.mark.slow
+def test_post_shows_archive_sections_after_todays_trends(project):
+    result = run_cli(project, "run", "--offline", "--sample", str(SAMPLE_DIR / "talking-head.jsonl"),
+                     "--topic", "talking-head", "--date", "2024-12-07", "--max-papers", "100")  # papermill run 2
+    assert result.returncode == 0, result.stderr
+    folder = project / "posts" / "2024-12-07-talking-head"
+    outputs = markdown_outputs(read_post(folder))
+    trend = next(i for i, o in enumerate(outputs) if o == "## Trends")
+    recent = next(i for i, o in enumerate(outputs) if o.startswith("### Last 90 days"))
+    paper = next(i for i, o in enumerate(outputs) if "**Authors:**" in o)
+    assert trend < recent < paper
+    nb = read_post(folder)
+    html = [o["data"]["text/html"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+            if "text/html" in o.get("data", {})]
+    assert any("<caption>Rising keywords: last 90 days against the 90 before</caption>" in h for h in html)
+    alts = [o.metadata["image/png"]["alt"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+            if "image/png" in o.get("data", {})]
+    assert any(a.startswith("Papers per method family and week (2024-09-09 – 2024-12-02)") for a in alts)
+    assert (folder / "charts" / "families.png").is_file()
