@@ -132,6 +132,8 @@ def write_preview(root: Path, site: Path) -> None:
     write_qmd_page(root / "index.qmd", site / "index.html", config, render_listing(posts))
     write_qmd_page(root / "topics.qmd", site / "topics.html", config, render_topics(posts, trends))
     write_qmd_page(root / "about.qmd", site / "about.html", config, "")
+    trends_list = render_listing(trends) if trends else '<p class="listing-empty">No trends pages yet.</p>'
+    write_qmd_page(root / "trends.qmd", site / "trends.html", config, trends_list)
 
 
 def read_config(root: Path) -> dict[str, str]:
