@@ -10,6 +10,8 @@ import nbformat
 import yaml
 from nbformat.v4 import new_raw_cell
 
+from .config import PaperpressError
+
 FRONT_MATTER = "front-matter.json"  # handed from the kernel to `paperpress run`, not published
 
 
@@ -21,6 +23,25 @@ class RunFailed(Exception):
         self.cell_index, self.ename, self.evalue = cell_index, ename, evalue
 
 
+KERNEL_LOG = Path(".paperpress/kernel.log")
+
+
+def make_kernel_manager_class():
+    """A kernel manager whose kernel logs to KERNEL_LOG: its start-up chatter never mixes with our one-line errors."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        """Starts the kernel with its stderr (its own log, not cell output) appended to a file."""
+
+        async def start_kernel(self, **kw):
+            KERNEL_LOG.parent.mkdir(parents=True, exist_ok=True)
+            with open(KERNEL_LOG, "ab") as log:  # the child keeps its own copy of the descriptor
+                kw.setdefault("stderr", log)
+                return await super().start_kernel(**kw)
+
+    return QuietKernelManager
+
+
 def execute_template(template: str | Path, staging: Path, parameters: dict) -> Path:
     """Run a template with papermill into staging/index.ipynb; raise RunFailed naming the failing cell."""
     import papermill
@@ -29,7 +50,8 @@ def execute_template(template: str | Path, staging: Path, parameters: dict) -> P
     output = staging / "index.ipynb"
     try:
         papermill.execute_notebook(str(template), str(output), parameters=parameters, kernel_name="python3",
-                                   progress_bar=False, log_output=False)
+                                   progress_bar=False, log_output=False,
+                                   kernel_manager_class=make_kernel_manager_class())
     except PapermillExecutionError as exc:
         raise RunFailed(exc.cell_index, exc.ename, exc.evalue) from None
     return output
@@ -80,8 +102,12 @@ def publish_folder(staging: Path, final: Path) -> None:
 
 def finish_post(staging: Path, final: Path, front_matter_file: str = FRONT_MATTER) -> list[str]:
     """Put the kernel's front matter in cell 0, clean the notebook, publish; return the kernel's warnings."""
-    matter = json.loads((staging / front_matter_file).read_text(encoding="utf-8"))
-    (staging / front_matter_file).unlink()
+    path = staging / front_matter_file
+    if not path.is_file():
+        raise PaperpressError(f"the template wrote no {front_matter_file}: its last cell must call "
+                              "post.save_front_matter(d, output_dir)")
+    matter = json.loads(path.read_text(encoding="utf-8"))
+    path.unlink()
     nb = nbformat.read(staging / "index.ipynb", as_version=4)
     warnings = finalise_notebook(nb, matter, (final / "index.ipynb").as_posix())
     nbformat.write(nb, staging / "index.ipynb")

@@ -1,0 +1,136 @@
+"""The live path end to end: `paperpress run` (no --offline) against loopback fakes of arXiv, OpenAlex
+and Gemini, reached by the notebook's kernel through environment variables."""
+
+import json
+import re
+
+import pytest
+
+from paperpress import digest
+
+from .fakes.arxiv import FakeArxiv, unused_url
+from .fakes.gemini import FAKE_KEY, FakeGemini
+from .fakes.openalex import FakeOpenAlex
+from .fakes.pdfs import make_pdf
+from .helpers import ROOT, make_project, markdown_outputs, read_post, run_cli, tree_bytes
+
+DAY = "2024-04-01"
+POST = f"posts/{DAY}-metaverse-avatars"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def seed_papers(sample_dir):
+    """The six seed papers as arXiv would list them on the seed day, plus one from the day before."""
+    lines = [json.loads(line) for line in (sample_dir / "metaverse-avatars.jsonl").read_text().splitlines()]
+    papers = [p for p in lines if p["listed_on"] == DAY]
+    older = next(p for p in lines if p["listed_on"] < "2024-03-31")
+    return papers + [{**older, "listed_on": "2024-03-30"}]
+
+
+@pytest.fixture
+def fakes(sample_dir):
+    """Running fakes of arXiv (with PDFs), OpenAlex and Gemini, and the environment that points at them."""
+    with FakeArxiv(seed_papers(sample_dir)) as arxiv, FakeOpenAlex() as openalex, FakeGemini() as gemini:
+        arxiv.add_pdfs(lambda p: make_pdf(title=p["title"], authors=[(a, 1) for a in p["authors"][:3]]))
+        openalex.add_work("2403.16510", [("Ziyao Huang", [("Institute of Computing Technology", "https://ror.org/0409k5a27", "CN")])])
+        env = arxiv.env() | openalex.env() | gemini.env()
+        yield arxiv, openalex, gemini, env
+
+
+def all_text(project) -> str:
+    """Every text file the project holds after a run (posts, site, work folder), as one string."""
+    return "\n".join(p.read_text(errors="replace") for p in project.rglob("*") if p.is_file()
+                     and p.suffix in (".ipynb", ".json", ".html", ".yml", ".md", ".txt", ".css", ""))
+
+
+def test_live_post_with_summaries_figures_and_affiliations(tmp_path, fakes):
+    arxiv, openalex, gemini, env = fakes
+    project = make_project(tmp_path)
+    result = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)
+    assert result.returncode == 0, result.stderr
+    data = digest.read_digest(project / POST)
+    assert [e.paper.arxiv_id for e in data.entries] == [
+        "2403.16510", "2403.11589", "2403.10335", "2403.08764", "2402.16607", "2402.11909"]
+    assert data.summariser.startswith("gemini:")
+    for entry in data.entries:
+        assert entry.summary and CJK.search(entry.summary.tldr)  # zh topic: Chinese summaries
+        assert entry.extras.pdf_status == "ok" and entry.extras.figures
+        assert all((project / POST / f.path).is_file() for f in entry.extras.figures)
+    first = data.entries[0]
+    assert first.extras.affiliations[0].source == "openalex"
+    assert first.paper.authors[0] == "Ziyao Huang"  # bibliographic facts from arXiv, never the model
+    assert len(gemini.requests) == 6 and data.usage.total_tokens > 0
+    text = "\n".join(markdown_outputs(read_post(project / POST)))
+    assert "Institute of Computing Technology" in text and "<img src=\"figures/" in text
+    assert "tokens" in text and "Google Gemini" in text
+    rendered = run_cli(project, "render", env=env)
+    assert rendered.returncode == 0, rendered.stderr
+    assert FAKE_KEY not in all_text(project) + result.stdout + result.stderr + rendered.stdout + rendered.stderr
+
+
+def test_rerun_makes_no_model_calls_and_same_bytes(tmp_path, fakes):
+    _arxiv, _openalex, gemini, env = fakes
+    project = make_project(tmp_path)
+    assert run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env).returncode == 0
+    before, calls = tree_bytes(project / "posts"), len(gemini.requests)
+    again = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)
+    assert again.returncode == 0, again.stderr
+    assert len(gemini.requests) == calls
+    assert tree_bytes(project / "posts") == before
+
+
+def test_faults_are_survived(tmp_path, fakes):
+    arxiv, openalex, gemini, env = fakes
+    project = make_project(tmp_path)
+    arxiv.fail(503)
+    arxiv.fail(429, retry_after=0)
+    arxiv.fail_pdf(503)
+    openalex.fail(500)
+    gemini.queue(FakeGemini.error(429, "0.05s"), FakeGemini.error(500))
+    result = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)
+    assert result.returncode == 0, result.stderr
+    data = digest.read_digest(project / POST)
+    assert len(data.entries) == 6 and all(e.summary for e in data.entries)
+    missing = [e for e in data.entries if e.extras.pdf_status != "ok"]
+    assert len(missing) <= 1 and all(e.extras.pdf_status == "missing" for e in missing)
+
+
+def test_failed_summary_is_marked_and_a_rerun_fills_it(tmp_path, fakes):
+    _arxiv, _openalex, gemini, env = fakes
+    project = make_project(tmp_path)
+    gemini.script("2403.10335", FakeGemini.blocked("SAFETY"))
+    result = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)
+    assert result.returncode == 3 and "summaries unavailable" in result.stderr
+    text = "\n".join(markdown_outputs(read_post(project / POST)))
+    assert "总结不可用" in text  # the page says so where the summary would be
+    filled = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)
+    assert filled.returncode == 0, filled.stderr
+    assert all(e.summary for e in digest.read_digest(project / POST).entries)
+
+
+def test_unreachable_arxiv_is_one_line_and_writes_nothing(tmp_path, fakes):
+    _arxiv, _openalex, _gemini, env = fakes
+    project = make_project(tmp_path)
+    env = env | {"PAPERPRESS_ARXIV_API_URL": unused_url("/api/query")}
+    result = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)
+    assert result.returncode == 2 and "arXiv API unreachable" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not list((project / "posts").iterdir())
+
+
+def test_posted_papers_are_not_listed_again(tmp_path, fakes, sample_dir):
+    arxiv, _openalex, _gemini, env = fakes
+    project = make_project(tmp_path)
+    assert run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env).returncode == 0
+    # The next day with a two-day window sees the same six papers: nothing new, so no post.
+    empty = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", "2024-04-02", "--window-days", "2",
+                    env=env)
+    assert empty.returncode == 0 and "no new papers" in empty.stdout
+    # A revised version of one of them goes into the "updated" list, not a new section.
+    papers = seed_papers(sample_dir)
+    arxiv.set_papers(papers + [{**papers[0], "version": "v2", "listed_on": "2024-04-02"}])
+    revised = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", "2024-04-02", env=env)
+    assert revised.returncode == 0, revised.stderr
+    data = digest.read_digest(project / "posts" / "2024-04-02-metaverse-avatars")
+    assert not data.entries and [p.versioned_id for p in data.updated] == ["2403.16510v2"]
+    assert "论文更新" in "\n".join(markdown_outputs(read_post(project / "posts" / "2024-04-02-metaverse-avatars")))
