@@ -39,6 +39,13 @@ def list_days(start: str, end: str) -> list[str]:
     return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
+def clear_pending(slug: str) -> None:
+    """Remove this topic's day markers and claims (stale ones from a killed backfill included)."""
+    for pattern in ("", ".claim.json", ".claim.tmp"):
+        for path in PENDING.glob(f"????-??-??-{slug}{pattern}"):
+            path.unlink(missing_ok=True)
+
+
 def list_sample_days(path: str) -> set[str]:
     """Days a sample file lists papers on (other days are empty by definition)."""
     with sources.open_sample(path) as lines:
@@ -78,7 +85,11 @@ class Runner:
         self.stopping = False
 
     def run_day(self, args: argparse.Namespace, date: str, marker: Path) -> DayResult:
-        """Run one day; its marker goes when the run ends, letting later days read its post."""
+        """Run one day; its marker goes when the run ends, so later days never wait on a run that died.
+
+        A day that claimed its papers and then failed keeps them from later days, as if posted: rerunning
+        the backfill (which retries failed days) posts them on their own day.
+        """
         try:
             with self.lock:
                 if self.stopping:
@@ -149,8 +160,7 @@ def run_backfill(args: argparse.Namespace) -> int:
         raise PaperpressError(f"another backfill of {topic.slug} is running") from None
     with lock:
         PENDING.mkdir(parents=True, exist_ok=True)
-        for stale in PENDING.glob(f"????-??-??-{topic.slug}"):
-            stale.unlink()
+        clear_pending(topic.slug)
         markers = {d: PENDING / f"{d}-{topic.slug}" for d in todo}
         for marker in markers.values():
             marker.touch()
@@ -173,8 +183,7 @@ def run_backfill(args: argparse.Namespace) -> int:
             print("paperpress: backfill interrupted; finished days are posted, no partial post is left",
                   file=sys.stderr)
         finally:
-            for marker in markers.values():
-                marker.unlink(missing_ok=True)
+            clear_pending(topic.slug)
     results.sort(key=lambda r: r.date)
     print_summary(results)
     if any(r.status in ("failed", "interrupted") for r in results):

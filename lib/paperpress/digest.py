@@ -30,20 +30,59 @@ def load_archive(posts_dir: str | Path, topic_slug: str, before: str | None = No
     return sorted(digests, key=lambda d: d.date)
 
 
-def wait_for_earlier(pending_dir: str, topic_slug: str, date: str, timeout: float = 3600.0) -> None:
-    """Wait until no earlier day of this topic is still in flight in a parallel backfill.
+def list_earlier_runs(folder: Path, topic_slug: str, date: str) -> list[Path]:
+    """Markers of earlier days of this topic that a parallel backfill still has in flight."""
+    return [m for m in folder.glob(f"????-??-??-{topic_slug}") if m.name[:10] < date]
 
-    The backfill marks each day it will run as `<pending_dir>/<date>-<slug>` and removes a day's marker when
-    its run has ended; so a day reads the archive only once every earlier day is posted (or failed), and
-    parallel runs de-duplicate exactly as one-by-one runs would.
+
+def wait_until(ready, what: str, timeout: float = 3600.0) -> None:
+    """Poll `ready()` until it holds; a stuck backfill becomes a clear error, not a hang."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise PaperpressError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+def wait_for_claims(pending_dir: str, topic_slug: str, date: str) -> dict[str, set[str]]:
+    """In a parallel backfill, wait for every earlier day's choice of papers; return what they claimed.
+
+    The backfill marks each day it will run as `<pending_dir>/<date>-<slug>` and removes the marker when the
+    run ends; a run writes `<date>-<slug>.claim.json` as soon as it knows its papers. A day chooses its
+    papers once every earlier day has claimed (or ended): the same choice as one-by-one runs make, while
+    the slow parts (kernel start, PDFs, summaries) overlap.
     """
     if not pending_dir:
+        return {}
+    folder = Path(pending_dir)
+    wait_until(lambda: all((folder / f"{m.name}.claim.json").exists()
+                           for m in list_earlier_runs(folder, topic_slug, date)),
+               f"earlier days of {topic_slug} to choose their papers")
+    claimed: dict[str, set[str]] = {}
+    for claim in sorted(folder.glob(f"????-??-??-{topic_slug}.claim.json")):
+        if claim.name[:10] < date:
+            for arxiv_id, versions in json.loads(claim.read_text(encoding="utf-8")).items():
+                claimed.setdefault(arxiv_id, set()).update(versions)
+    return claimed
+
+
+def wait_for_earlier_posts(pending_dir: str, topic_slug: str, date: str) -> None:
+    """In a parallel backfill, wait until every earlier day has ended: the trends read their sidecars."""
+    if pending_dir:
+        folder = Path(pending_dir)
+        wait_until(lambda: not list_earlier_runs(folder, topic_slug, date), f"earlier days of {topic_slug} to end")
+
+
+def claim_papers(pending_dir: str, topic_slug: str, date: str, papers: list) -> None:
+    """Tell later days of a parallel backfill which papers this day lists (written atomically)."""
+    if not pending_dir:
         return
-    deadline = time.monotonic() + timeout
-    while any(p.name[:10] < date for p in Path(pending_dir).glob(f"????-??-??-{topic_slug}")):
-        if time.monotonic() > deadline:
-            raise PaperpressError(f"gave up waiting for earlier days of {topic_slug} in {pending_dir}")
-        time.sleep(0.05)
+    path = Path(pending_dir) / f"{date}-{topic_slug}.claim.json"
+    data: dict[str, list[str]] = {}
+    for paper in papers:
+        data.setdefault(paper.arxiv_id, []).append(paper.version)
+    path.with_suffix(".tmp").write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+    path.with_suffix(".tmp").replace(path)
 
 
 def collect_posted(archive: list[Digest]) -> dict[str, set[str]]:
@@ -78,8 +117,12 @@ def build_digest(
     overrides = {k: v for k, v in (("max_papers", max_papers), ("window_days", window_days), ("model", model)) if v}
     chosen = chosen.model_copy(update=overrides)
     papers = sources.fetch_papers(source, chosen, day, settings, sample_path)
-    wait_for_earlier(settings.pending_dir, chosen.slug, day.isoformat())
-    new, updated = sources.split_new(papers, collect_posted(load_archive(posts_dir, chosen.slug, before=date)))
+    claimed = wait_for_claims(settings.pending_dir, chosen.slug, day.isoformat())
+    posted = collect_posted(load_archive(posts_dir, chosen.slug, before=day.isoformat()))
+    for arxiv_id, versions in claimed.items():
+        posted.setdefault(arxiv_id, set()).update(versions)
+    new, updated = sources.split_new(papers, posted)
+    claim_papers(settings.pending_dir, chosen.slug, day.isoformat(), new + updated)
     assets = Path(output_dir) if output_dir else None
     if source == "arxiv":
         from . import pdf  # PDF libraries load only for live runs: offline posts stay near papermill's floor
@@ -89,6 +132,7 @@ def build_digest(
         extras = [Extras() for _ in new]
     entries = [Entry(paper=p, extras=e) for p, e in zip(new, extras)]
     entries = summarise.summarise_entries(entries, chosen, settings, summariser)
+    wait_for_earlier_posts(settings.pending_dir, chosen.slug, day.isoformat())  # before the trends read them
     used_model = summarise.pick_model(chosen, settings)
     return Digest(
         date=day.isoformat(),
