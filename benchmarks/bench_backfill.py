@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "data" / "sample" / "talking-head.jsonl"
 BIN = Path(sys.executable).parent
 # Peak RSS of one backfill's descendants, measured in a fresh interpreter (KiB).
-MEASURE = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+MEASURE = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+           "sys.stderr.write(r.stdout[-1500:] + r.stderr[-1500:]) if r.returncode else None; "
+           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
 
 
 def run_backfill(project: Path, jobs: int, days: list[str]) -> tuple[float, float]:
@@ -27,8 +28,9 @@ def run_backfill(project: Path, jobs: int, days: list[str]) -> tuple[float, floa
     cmd = [str(BIN / "paperpress"), "backfill", "--topic", "talking-head", "--offline", "--sample", str(SAMPLE),
            "--from", days[0], "--to", days[-1], "--jobs", str(jobs)]
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], cwd=project, check=True, capture_output=True,
-                         text=True)
+    out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], cwd=project, capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"backfill --jobs {jobs} failed:\n{out.stderr[-2000:]}")
     return time.perf_counter() - start, int(out.stdout.strip()) / 1024
 
 
