@@ -16,10 +16,11 @@ BIN = Path(sys.executable).parent
 
 
 def make_project(folder: Path) -> Path:
-    """A minimal project folder: topics.yml and the post template, as a user's checkout has them."""
+    """A minimal project folder: topics.yml and the templates, as a user's checkout has them."""
     (folder / "notebooks").mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "topics.yml", folder / "topics.yml")
-    shutil.copy(ROOT / "notebooks" / "digest.ipynb", folder / "notebooks" / "digest.ipynb")
+    for template in ("digest.ipynb", "trends.ipynb"):
+        shutil.copy(ROOT / "notebooks" / template, folder / "notebooks" / template)
     return folder
 
 

@@ -38,6 +38,7 @@ def unescape(text: str) -> str:
 def test_front_matter_is_cell_zero(demo):
     project, result = demo
     assert f"wrote {POST}/index.ipynb (6 papers" in result.stdout
+    assert "wrote trends/metaverse-avatars/index.ipynb" in result.stdout  # the topic's trends page follows
     nb = read_post(project / POST)
     cell = nb.cells[0]
     assert cell.cell_type == "raw" and cell.source.startswith("---\n") and cell.source.endswith("\n---")

@@ -60,7 +60,7 @@ def build_run_command(args: argparse.Namespace, date: str) -> list[str]:
         if value:
             cmd += [f"--{name.replace('_', '-')}", str(value)]
     cmd += [f"--{name.replace('_', '-')}" for name in FLAGS if getattr(args, name)]
-    return cmd
+    return cmd + ["--no-trends"]  # the trends page is built once, after the last day
 
 
 def classify(date: str, code: int, stdout: str, stderr: str) -> DayResult:
@@ -186,6 +186,11 @@ def run_backfill(args: argparse.Namespace) -> int:
             clear_pending(topic.slug)
     results.sort(key=lambda r: r.date)
     print_summary(results)
+    if not args.no_trends and any(r.status in ("posted", "partial") for r in results):
+        from .cli import build_trends_page
+
+        if build_trends_page(args, topic.slug):
+            return 1
     if any(r.status in ("failed", "interrupted") for r in results):
         return 130 if any(r.status == "interrupted" for r in results) else 1
     return 3 if any(r.status == "partial" for r in results) else 0

@@ -1,4 +1,4 @@
-"""Command line: parse arguments and hand each subcommand to its stage (run, backfill, render, doctor)."""
+"""Command line: parse arguments and hand each subcommand to its stage (run, backfill, trends, render, doctor)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ def add_post_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-papers", type=int, default=0, help="cap on papers (default: the topic's)")
     parser.add_argument("--window-days", type=int, default=0, help="submission window in days (default: the topic's)")
     parser.add_argument("--allow-empty", action="store_true", help="publish a short 'no new papers' post on empty days")
+    parser.add_argument("--trends-dir", default="trends", help="folder of the topics' trends pages (default: trends)")
+    parser.add_argument("--no-trends", action="store_true", help="do not rebuild the topic's trends page afterwards")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
                           help="papermill runs at once (default: the number of cores)")
     backfill.add_argument("--force", action="store_true", help="rebuild days that already have a post")
     add_post_options(backfill)
+
+    trends = sub.add_parser("trends", help="build the trends page of one topic (or every topic) from its posts")
+    which = trends.add_mutually_exclusive_group(required=True)
+    which.add_argument("--topic", help="topic slug from the topics file")
+    which.add_argument("--all-topics", action="store_true", help="every topic that has posts")
+    trends.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
+    trends.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
+    trends.add_argument("--trends-dir", default="trends", help="folder of trends pages (default: trends)")
 
     render = sub.add_parser("render", help="render the site (quarto when installed, else a pandoc preview)")
     render.add_argument("--root", default=".", help="project folder holding _quarto.yml (default: .)")
@@ -140,10 +150,36 @@ def run_post(args: argparse.Namespace) -> int:
         print(text.rstrip(), file=sys.stderr)
     missing = sum(e.summary is None for e in result.entries)
     print(f"paperpress: wrote {final / 'index.ipynb'} ({len(result.entries)} papers, {len(result.updated)} updated)")
+    code = EXIT_OK if args.no_trends else build_trends_page(args, topic.slug)
     if missing:
         print(f"paperpress: {missing} summaries unavailable; rerun to fill them", file=sys.stderr)
-        return EXIT_PARTIAL
+        return max(code, EXIT_PARTIAL, key=SEVERITY.index)
+    return code
+
+
+def build_trends_page(args: argparse.Namespace, slug: str) -> int:
+    """Rebuild one topic's trends page from its posts; a failure is reported, never hides a post."""
+    from . import publish, trendpage
+
+    try:
+        page = trendpage.build_trends_page(slug, args.topics_file, args.posts_dir, args.trends_dir)
+    except publish.RunFailed as exc:
+        if exc.ename == "PaperpressError":
+            raise PaperpressError(exc.evalue) from None
+        print(f"paperpress: error: trends page of {slug} failed at {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if page:
+        print(f"paperpress: wrote {page}")
     return EXIT_OK
+
+
+def trends_command(args: argparse.Namespace) -> int:
+    """`paperpress trends`: the trends page of a topic, or of every topic."""
+    slugs = list(load_topics(args.topics_file)) if args.all_topics else [args.topic]
+    worst = EXIT_OK
+    for slug in slugs:
+        worst = max(worst, build_trends_page(args, slug), key=SEVERITY.index)
+    return worst
 
 
 def run_all_topics(args: argparse.Namespace) -> int:
@@ -191,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `paperpress` command."""
     args = build_parser().parse_args(argv)
     try:
-        commands = {"run": run_command, "backfill": backfill_command, "render": render_site, "doctor": doctor_command}
+        commands = {"run": run_command, "backfill": backfill_command, "trends": trends_command,
+                    "render": render_site, "doctor": doctor_command}
         return commands[args.command](args)
     except PaperpressError as exc:
         print(f"paperpress: error: {exc}", file=sys.stderr)
