@@ -38,7 +38,8 @@ def make_project(folder: Path) -> Path:
     """A throwaway project with the topics file and the template."""
     (folder / "notebooks").mkdir(parents=True)
     shutil.copy(ROOT / "topics.yml", folder)
-    shutil.copy(ROOT / "notebooks" / "digest.ipynb", folder / "notebooks")
+    for template in ("digest.ipynb", "trends.ipynb"):
+        shutil.copy(ROOT / "notebooks" / template, folder / "notebooks")
     return folder
 
 
