@@ -45,7 +45,8 @@ class KeywordRules:
 
 def read_data(name: str) -> dict:
     """A YAML file of paperpress/data."""
-    return yaml.safe_load(resources.files("paperpress.data").joinpath(name).read_text(encoding="utf-8"))
+    text = resources.files("paperpress.data").joinpath(name).read_text(encoding="utf-8")
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # the C loader when built
 
 
 @functools.cache
@@ -336,7 +337,7 @@ def method_table(digest: Digest) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Trends:
-    """A topic's posts up to `end` as per-paper facts: papers (date, paper) and terms (date, paper, kind, term)."""
+    """A topic's posts up to `end` as per-paper facts: papers (date, paper) and, per kind, (date, paper, term)."""
 
     topic_slug: str
     topic_name: str
@@ -345,58 +346,91 @@ class Trends:
     window_days: int
     post_dates: tuple[str, ...]
     papers: pd.DataFrame = field(repr=False)
-    terms: pd.DataFrame = field(repr=False)
+    facts: dict[str, pd.DataFrame] = field(repr=False)  # kind (KINDS) → date, paper, term; each once per paper
     countries: dict[str, str] = field(default_factory=dict, repr=False)  # institution → country name
     earlier_posts: int = 0  # posts before the newest one (0: a first post has no archive to compare)
+    memo: dict = field(default_factory=dict, repr=False, compare=False)  # tables computed once per Trends
 
 
-def list_facts(entry: Entry, day: str) -> list[tuple[str, str, str, str]]:
-    """The (date, paper, kind, term) facts of one entry, each once."""
-    families = method_families()
-    methods = methods_of(entry)
-    institutions = institutions_of(entry)
-    facts = {
-        "keyword": keywords_of(entry),
-        "method": methods,
-        "family": [families.get(m, "other") for m in methods],
-        "affiliation": [i.name for i in institutions],
-        "country": [i.country for i in institutions],
-    }
-    pid = entry.paper.arxiv_id
-    return [(day, pid, kind, term) for kind in KINDS for term in dict.fromkeys(facts[kind]) if term]
+class Columns:
+    """Growing columns of raw facts (day, paper, value) of one kind: cheaper than a tuple per row."""
+
+    def __init__(self) -> None:
+        self.days: list[str] = []
+        self.papers: list[str] = []
+        self.values: list = []
+
+    def extend(self, day: str, paper: str, values: list) -> None:
+        """Add one paper's values."""
+        self.days += [day] * len(values)
+        self.papers += [paper] * len(values)
+        self.values += values
+
+    def frame(self, terms: list) -> pd.DataFrame:
+        """The facts with their counting terms (a term once per paper; empty terms dropped)."""
+        frame = pd.DataFrame({"date": to_dates(self.days), "paper": self.papers, "term": terms})
+        return frame[frame["term"] != ""].drop_duplicates(["paper", "term"]).reset_index(drop=True)
 
 
-def build_frames(archive: Iterable[Digest]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
-    """Papers and term facts of an archive (a paper counts on the day it was first posted), spellings merged."""
-    papers: list[tuple[str, str]] = []
-    rows: list[tuple[str, str, str, str]] = []
-    institutions: dict[str, Institution] = {}
+def to_dates(days: list[str]) -> pd.DatetimeIndex:
+    """YYYY-MM-DD strings as dates, each distinct day parsed once (an archive has few days, many rows)."""
+    codes, uniques = pd.factorize(pd.Index(days, dtype=object))
+    return pd.DatetimeIndex(pd.to_datetime(uniques, format="%Y-%m-%d")).take(codes) if len(days) else pd.DatetimeIndex([])
+
+
+def raw_affiliations(entry: Entry) -> list[tuple[str, str | None, str | None]]:
+    """An entry's institutions as (name, ror, country): known ones (OpenAlex/PDF) first, else the summary's."""
+    known = entry.extras.affiliations
+    if known:
+        return [(a.name, a.ror, a.country) for a in known]
+    return [(n, None, None) for n in (entry.summary.affiliations if entry.summary else [])]
+
+
+def collect_facts(archive: Iterable[Digest]) -> tuple[list[tuple[str, str]], dict[str, Columns]]:
+    """Papers (first posting only) and the raw keywords, method tags and affiliations of each."""
+    papers: dict[str, str] = {}
+    raw = {kind: Columns() for kind in ("keyword", "method", "affiliation")}
     for digest in archive:
+        day = digest.date
         for entry in digest.entries:
-            papers.append((digest.date, entry.paper.arxiv_id))
-            rows += list_facts(entry, digest.date)
-            for institution in institutions_of(entry):
-                institutions.setdefault(institution.name, institution)
-    paper_frame = pd.DataFrame(papers, columns=["date", "paper"]).drop_duplicates("paper").reset_index(drop=True)
-    terms = pd.DataFrame(rows, columns=["date", "paper", "kind", "term"])
-    countries = {name: i.country for name, i in institutions.items()}
-    spelling = {k: v for k, v in merge_spellings(n for n, i in institutions.items() if not i.known).items() if k != v}
-    if spelling:  # PDF spellings of one institution the data file does not know yet
-        is_aff = terms["kind"] == "affiliation"
-        terms.loc[is_aff, "term"] = terms.loc[is_aff, "term"].replace(spelling)
-        for name, head in spelling.items():
-            countries[head] = countries[head] or countries.pop(name)
-    terms = terms.drop_duplicates(["paper", "kind", "term"]).reset_index(drop=True)
-    for frame in (paper_frame, terms):
-        frame["date"] = pd.to_datetime(frame["date"], format="%Y-%m-%d")
-    return paper_frame, terms, countries
+            pid = entry.paper.arxiv_id
+            if pid in papers:
+                continue  # a paper counts on the day it was first posted
+            papers[pid] = day
+            if entry.summary:
+                raw["keyword"].extend(day, pid, entry.summary.keywords)
+                raw["method"].extend(day, pid, entry.summary.methods)
+            raw["affiliation"].extend(day, pid, raw_affiliations(entry))
+    return [(day, pid) for pid, day in papers.items()], raw
+
+
+def build_frames(archive: Iterable[Digest]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, str]]:
+    """Papers and per-kind facts of an archive, normalised (each distinct raw value once), spellings merged."""
+    papers, raw = collect_facts(archive)
+    keywords = {k: normalise_keyword(k) for k in set(raw["keyword"].values)}
+    families = method_families()
+    institutions = {a: normalise_affiliation(*a) for a in set(raw["affiliation"].values)}
+    spelling = merge_spellings(i.name for i in institutions.values() if not i.known)
+    named = {a: spelling.get(i.name, i.name) for a, i in institutions.items()}
+    countries: dict[str, str] = {}
+    for raw_value, institution in sorted(institutions.items(), key=lambda kv: str(kv[0])):
+        countries[named[raw_value]] = countries.get(named[raw_value]) or institution.country
+    facts = {
+        "keyword": raw["keyword"].frame([keywords[k] for k in raw["keyword"].values]),
+        "method": raw["method"].frame(list(raw["method"].values)),
+        "family": raw["method"].frame([families.get(m, "other") for m in raw["method"].values]),
+        "affiliation": raw["affiliation"].frame([named[a] for a in raw["affiliation"].values]),
+        "country": raw["affiliation"].frame([institutions[a].country for a in raw["affiliation"].values]),
+    }
+    paper_frame = pd.DataFrame({"date": to_dates([d for d, _p in papers]), "paper": [p for _d, p in papers]})
+    return paper_frame, facts, countries
 
 
 def make_trends(archive: list[Digest], end: str, window_days: int, slug: str, name: str, language: str,
                 earlier_posts: int) -> Trends:
     """Trends of an archive (oldest first) counted up to `end`."""
-    papers, terms, countries = build_frames(archive)
-    return Trends(slug, name, language, end, window_days, tuple(d.date for d in archive), papers, terms, countries,
+    papers, facts, countries = build_frames(archive)
+    return Trends(slug, name, language, end, window_days, tuple(d.date for d in archive), papers, facts, countries,
                   earlier_posts)
 
 
@@ -458,11 +492,10 @@ def period_label(day: pd.Timestamp, freq: str) -> str:
 
 def select_span(frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None = None) -> pd.DataFrame:
     """Rows dated from start to end (both included; None leaves a side open)."""
-    keep = pd.Series(True, index=frame.index)
-    if start is not None:
-        keep &= frame["date"] >= start
-    if end is not None:
-        keep &= frame["date"] <= end
+    if start is None and end is None:
+        return frame
+    dates = frame["date"]
+    keep = (dates >= (start if start is not None else dates.min())) & (dates <= (end if end is not None else dates.max()))
     return frame[keep]
 
 
@@ -474,14 +507,23 @@ def find_span_start(trends: Trends, recent: bool) -> pd.Timestamp | None:
 def count_over_time(trends: Trends, kind: str, terms: Iterable[str] | None = None, recent: bool = False,
               freq: str = "") -> pd.DataFrame:
     """Papers per term (rows) and period (columns), every period shown; rows in the given order."""
+    key = ("over time", kind, None if terms is None else tuple(terms), recent, freq)
+    if key not in trends.memo:
+        trends.memo[key] = tabulate_periods(trends, kind, terms, recent, freq)
+    return trends.memo[key].copy()
+
+
+def tabulate_periods(trends: Trends, kind: str, terms: Iterable[str] | None, recent: bool, freq: str) -> pd.DataFrame:
+    """The table of count_over_time, computed."""
     start = find_span_start(trends, recent)
     first = start if start is not None else (trends.papers["date"].min() if len(trends.papers) else None)
     if first is None or pd.isna(first):
         return pd.DataFrame()
     freq = freq or pick_freq(trends, first)
-    facts = select_span(trends.terms[trends.terms["kind"] == kind], first, pd.Timestamp(trends.end))
+    facts = select_span(trends.facts[kind], first, pd.Timestamp(trends.end))
     periods = all_periods(first, pd.Timestamp(trends.end), freq)
-    table = pd.crosstab(facts["term"], period_start(facts["date"], freq)) if len(facts) else pd.DataFrame()
+    table = facts.groupby(["term", period_start(facts["date"], freq)]).size().unstack(fill_value=0) if len(facts) \
+        else pd.DataFrame()
     rows = list(terms) if terms is not None else sorted(table.index)
     table = table.reindex(index=rows, columns=periods, fill_value=0).fillna(0).astype(int)
     table.columns = [period_label(p, freq) for p in periods]
@@ -491,7 +533,7 @@ def count_over_time(trends: Trends, kind: str, terms: Iterable[str] | None = Non
 
 def family_over_time(trends: Trends, recent: bool = False) -> pd.DataFrame:
     """Papers per method family and period (families that occur, in vocabulary order)."""
-    present = set(trends.terms.loc[trends.terms["kind"] == "family", "term"])
+    present = set(trends.facts["family"]["term"])
     order = [f for f in (*family_order(), "other") if f in present]
     return count_over_time(trends, "family", order, recent)
 
@@ -512,10 +554,15 @@ def papers_over_time(trends: Trends, recent: bool = False) -> pd.DataFrame:
 
 def count_terms(trends: Trends, kind: str, start: pd.Timestamp | None = None,
                 end: pd.Timestamp | None = None) -> pd.Series:
-    """Papers per term of one kind between two days (sorted by count, then term)."""
-    facts = select_span(trends.terms[trends.terms["kind"] == kind], start, end)
-    counts = facts["term"].value_counts()
-    return counts.iloc[sorted(range(len(counts)), key=lambda i: (-counts.iloc[i], counts.index[i]))]
+    """Papers per term of one kind between two days (sorted by count, then term; computed once per Trends)."""
+    key = ("count", kind, start, end)
+    if key not in trends.memo:
+        counts = select_span(trends.facts[kind], start, end)["term"].value_counts()
+        frame = counts.rename_axis("term").reset_index(name="papers")
+        frame = frame.sort_values(["papers", "term"], ascending=[False, True], kind="stable")
+        trends.memo[key] = pd.Series(frame["papers"].to_numpy(), index=pd.Index(frame["term"].to_numpy(), name="term"),
+                                     name="papers")
+    return trends.memo[key]
 
 
 def count_papers(trends: Trends, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> int:
@@ -549,19 +596,21 @@ def compare_windows(trends: Trends, kind: str = "keyword") -> pd.DataFrame:
     change = 100 × (papers now / all papers now − papers before / all papers before): how many more
     papers in a hundred mention the term than in the window before. A reader can redo it from the counts.
     """
+    if ("compare", kind) in trends.memo:
+        return trends.memo[("compare", kind)].copy()
     prev, current, end = find_windows(trends)
     before_end = current - pd.Timedelta(days=1)
     n_now, n_before = count_papers(trends, current, end), count_papers(trends, prev, before_end)
     now, before = count_terms(trends, kind, current, end), count_terms(trends, kind, prev, before_end)
-    terms = sorted(set(now.index) | set(before.index))
-    table = pd.DataFrame({"term": terms, "now": [int(now.get(t, 0)) for t in terms],
-                          "before": [int(before.get(t, 0)) for t in terms]})
+    table = pd.concat({"now": now, "before": before}, axis=1).fillna(0).astype(int)
+    table = table.rename_axis("term").reset_index().sort_values("term", kind="stable").reset_index(drop=True)
     table["share now"] = (100 * table["now"] / n_now).round(1) if n_now else 0.0
     table["share before"] = (100 * table["before"] / n_before).round(1) if n_before else 0.0
     exact = 100 * table["now"] / max(n_now, 1) - 100 * table["before"] / max(n_before, 1)
     table["change"] = exact.round(1)
     table.attrs.update(papers_now=n_now, papers_before=n_before)
-    return table
+    trends.memo[("compare", kind)] = table
+    return table.copy()
 
 
 def rising_terms(trends: Trends, kind: str = "keyword", top: int = 10) -> pd.DataFrame:
@@ -585,11 +634,9 @@ def fading_terms(trends: Trends, kind: str = "keyword", top: int = 10) -> pd.Dat
 def sort_changes(table: pd.DataFrame, ascending: bool) -> pd.DataFrame:
     """Rows by change (then the larger count, then the term), so ties always come out in one order."""
     attrs = dict(table.attrs)
-    sign = 1 if ascending else -1
-    keys = sorted(range(len(table)), key=lambda i: (sign * table["change"].iloc[i],
-                                                    -max(table["now"].iloc[i], table["before"].iloc[i]),
-                                                    table["term"].iloc[i]))
-    result = table.iloc[keys]
+    peak = table[["now", "before"]].max(axis=1)
+    result = table.assign(peak=peak).sort_values(["change", "peak", "term"], ascending=[ascending, False, True],
+                                                 kind="stable").drop(columns="peak")
     result.attrs.update(attrs)
     return result
 
