@@ -54,7 +54,7 @@ def test_same_inputs_same_bytes(archive):  # noqa: F811
 def test_empty_trends_still_draw():
     t = trends.make_trends([], "2024-03-20", 10, "toy", "Toy", "en", 0)
     for chart in (charts.plot_families(t), charts.plot_papers(t), charts.plot_keyword_trend(t), charts.plot_rising(t),
-                  charts.plot_affiliations(t), charts.plot_countries(t)):
+                  charts.plot_affiliations(t)):
         assert is_png(chart) and chart.series in ((), ("papers",))
 
 
@@ -88,3 +88,18 @@ def test_heatmap_of_many_periods_skips_cell_numbers():
     assert not fig.axes[0].texts  # 40 numbers would not be readable at blog width
     small = charts.plot_heatmap(table.iloc[:, :5], "t", "x", "y", charts.LABELS["en"])
     assert [t.get_text() for t in small.axes[0].texts] == ["1"] * 5
+
+
+def test_affiliations_chart_shows_institutions_then_countries(archive):  # noqa: F811
+    from .test_trends import with_affiliations
+
+    posts = with_affiliations(digest.load_archive(archive, "talking-head"),
+                              [["Tsinghua Univ., Beijing, China"], ["CAS ICT"], ["ETH Zürich"], []])
+    t = trends.make_trends(posts, posts[-1].date, 90, "talking-head", "T", "en", len(posts) - 1)
+    chart = charts.plot_affiliations(t)
+    assert is_png(chart)
+    # 185 papers in a cycle of 4: Tsinghua 47, ICT 46, ETH 46 (ties alphabetical); China 93, Switzerland 46
+    assert chart.series == ("Tsinghua University", "ETH Zurich", "Institute of Computing Technology",
+                            "China", "Switzerland")
+    recent = charts.plot_affiliations(t, recent=True)
+    assert "China" not in recent.series and recent.alt.startswith("Top affiliations: ")

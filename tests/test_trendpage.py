@@ -122,7 +122,8 @@ def test_trends_page_end_to_end(project, monkeypatch):
 @pytest.mark.slow
 def test_post_shows_archive_sections_after_todays_trends(project):
     result = run_cli(project, "run", "--offline", "--sample", str(SAMPLE_DIR / "talking-head.jsonl"),
-                     "--topic", "talking-head", "--date", "2024-12-07", "--max-papers", "100")  # papermill run 2
+                     "--topic", "talking-head", "--date", "2024-12-07", "--max-papers", "100",
+                     "--no-trends")  # papermill run 2 (the page has its own test)
     assert result.returncode == 0, result.stderr
     folder = project / "posts" / "2024-12-07-talking-head"
     outputs = markdown_outputs(read_post(folder))

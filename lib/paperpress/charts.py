@@ -123,12 +123,25 @@ def render_png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def put_title(ax, title: str) -> None:
+    """A chart title, left-aligned above the axes."""
+    # A fixed y skips matplotlib's automatic title placement, which measures every tick label again
+    # (a third of a trends page's chart time); nothing is drawn above the axes that it would avoid.
+    ax.set_title(title, loc="left", y=1.0)
+
+
 def plot_bars(table: pd.DataFrame, label: str, title: str, xlabel: str, colors: list[str] | None = None,
               legend: dict[str, str] | None = None):
     """A horizontal bar chart of a (label, papers) table, largest on top; legend maps names to colours."""
     apply_style()
-    height = 1.2 + 0.35 * max(len(table), 1)
-    fig, ax = plt.subplots(figsize=(7, height))
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.35 * max(len(table), 1)))
+    draw_bars(ax, table, label, title, xlabel, colors, legend)
+    return fig
+
+
+def draw_bars(ax, table: pd.DataFrame, label: str, title: str, xlabel: str, colors: list[str] | None = None,
+              legend: dict[str, str] | None = None) -> None:
+    """Draw the bars of plot_bars on an existing axes (xlabel is the message when the table is empty)."""
     if table.empty:
         ax.text(0.5, 0.5, xlabel, ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
@@ -141,8 +154,7 @@ def plot_bars(table: pd.DataFrame, label: str, title: str, xlabel: str, colors: 
         if legend:  # right of the axes: inside, it covered the shortest bars
             handles = [matplotlib.patches.Patch(color=c, label=name) for name, c in legend.items()]
             ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=9)
-    ax.set_title(title, loc="left")
-    return fig
+    put_title(ax, title)
 
 
 def save_chart(chart: Chart, output_dir: str) -> Chart:
@@ -182,32 +194,39 @@ def family_colours(families) -> dict[str, str]:
 # --- trends over time -----------------------------------------------------------------------------
 
 
+def pick_rotation(labels, ax) -> int:
+    """Upright period labels when they fit side by side at 8 pt, else turned 90°."""
+    width = ax.get_position().width * ax.figure.get_figwidth()  # inches of the axes
+    return 0 if sum(len(str(label)) + 1.5 for label in labels) * 0.065 < width else 90
+
+
 def plot_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, words: dict):
     """Rows × periods as a heatmap with the count in each non-empty cell."""
     apply_style()
     rows, cols = table.shape if not table.empty else (1, 1)
     fig, ax = plt.subplots(figsize=(min(max(4.5, 1.6 + 0.45 * cols), 9.5), 1.4 + 0.42 * rows))
-    ax.set_title(title, loc="left")
+    put_title(ax, title)
     if table.empty or not table.to_numpy().any():
         ax.text(0.5, 0.5, words["empty"], ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
     values = table.to_numpy()
     image = ax.imshow(values, aspect="auto", cmap=HEATMAP, vmin=0)
-    ax.set_xticks(range(cols), table.columns, rotation=90 if cols > 8 else 0, fontsize=8)
+    ax.set_xticks(range(cols), table.columns, rotation=pick_rotation(table.columns, ax), fontsize=8)
     ax.set_yticks(range(rows), table.index)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(False)
-    if cols <= MAX_ANNOTATED:
-        for (r, c), value in np.ndenumerate(values):
-            if value:  # dark cells get light text: the scale runs from dark blue to yellow
-                colour = "white" if value < values.max() * 0.6 else "black"
-                ax.text(c, r, str(value), ha="center", va="center", fontsize=8, color=colour)
-    bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
-    bar.set_label(words["papers"], fontsize=8)
-    bar.locator = matplotlib.ticker.MaxNLocator(integer=True)  # counts of papers: no 0.5 ticks
-    bar.update_ticks()
+    if cols > MAX_ANNOTATED:  # no numbers in the cells: the colour scale has to say what a colour means
+        bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
+        bar.set_label(words["papers"], fontsize=8)
+        bar.locator = matplotlib.ticker.MaxNLocator(integer=True)  # counts of papers: no 0.5 ticks
+        bar.update_ticks()
+        return fig
+    for (r, c), value in np.ndenumerate(values):
+        if value:  # dark cells get light text: the scale runs from dark blue to yellow
+            colour = "white" if value < values.max() * 0.6 else "black"
+            ax.text(c, r, str(value), ha="center", va="center", fontsize=8, color=colour, in_layout=False)
     return fig
 
 
@@ -216,13 +235,13 @@ def plot_columns(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, empt
     apply_style()
     cols = table.shape[1] if not table.empty else 1
     fig, ax = plt.subplots(figsize=(min(max(4.5, 1.6 + 0.4 * cols), 9.5), 3.2))
-    ax.set_title(title, loc="left")
+    put_title(ax, title)
     if table.empty:
         ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
     ax.bar(range(cols), table.iloc[0].to_numpy(), color=PALETTE[0])
-    ax.set_xticks(range(cols), table.columns, rotation=90 if cols > 8 else 0, fontsize=8)
+    ax.set_xticks(range(cols), table.columns, rotation=pick_rotation(table.columns, ax), fontsize=8)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.yaxis.get_major_locator().set_params(integer=True)
@@ -234,7 +253,7 @@ def plot_changes(table: pd.DataFrame, title: str, words: dict):
     """Rising (blue, up) and fading (orange, down) terms as horizontal bars of their change in points."""
     apply_style()
     fig, ax = plt.subplots(figsize=(5.5, 1.4 + 0.34 * max(len(table), 1)))
-    ax.set_title(title, loc="left")
+    put_title(ax, title)
     if table.empty:
         ax.text(0.5, 0.5, words["empty"], ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
@@ -312,18 +331,21 @@ def plot_rising(t: trends.Trends, output_dir: str = "", top: int = 8) -> Chart:
 
 
 def plot_affiliations(t: trends.Trends, output_dir: str = "", recent: bool = False, top: int = 10) -> Chart:
-    """Bars of the most frequent institutions."""
+    """Bars of the most frequent institutions and, below (whole archive only), of their countries."""
+    apply_style()
     words = LABELS[t.language]
-    table = trends.top_affiliations(t, top, recent=recent)[["affiliation", "papers"]]
-    fig = plot_bars(table, "affiliation", words["affiliations"], words["papers"] if len(table) else words["empty"])
-    alt = f"{words['affiliations']}: " + ", ".join(f"{a} ({n})" for a, n in table.itertuples(index=False))
-    return save_chart(Chart("affiliations", render_png(fig), alt, tuple(table["affiliation"])), output_dir)
-
-
-def plot_countries(t: trends.Trends, output_dir: str = "", top: int = 10) -> Chart:
-    """Bars of the countries of the institutions."""
-    words = LABELS[t.language]
-    table = trends.top_countries(t, top)
-    fig = plot_bars(table, "country", words["countries"], words["papers"] if len(table) else words["empty"])
-    alt = f"{words['countries']}: " + ", ".join(f"{c} ({n})" for c, n in table.itertuples(index=False))
-    return save_chart(Chart("countries", render_png(fig), alt, tuple(table["country"])), output_dir)
+    tables = [(trends.top_affiliations(t, top, recent=recent)[["affiliation", "papers"]], "affiliation", "affiliations")]
+    if not recent:
+        tables.append((trends.top_countries(t, top), "country", "countries"))
+    heights = [1.0 + 0.35 * max(len(table), 1) for table, _l, _w in tables]
+    # One figure for both: a figure costs a layout pass whatever it holds.
+    gap = 1.0  # inches between the panels: the upper x label and the lower title
+    fig, axes = plt.subplots(len(tables), 1, figsize=(7, sum(heights) + gap * (len(tables) - 1)),
+                             height_ratios=heights, squeeze=False)
+    fig.subplots_adjust(hspace=gap / (sum(heights) / len(heights)))  # hspace is in mean axes heights
+    for ax, (table, label, key) in zip(axes[:, 0], tables):
+        draw_bars(ax, table, label, words[key], words["papers"] if len(table) else words["empty"])
+    alt = ". ".join(f"{words[key]}: " + ", ".join(f"{name} ({n})" for name, n in table.itertuples(index=False))
+                    for table, _label, key in tables)
+    series = tuple(name for table, label, _key in tables for name in table[label])
+    return save_chart(Chart("affiliations", render_png(fig), alt, series), output_dir)

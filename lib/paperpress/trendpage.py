@@ -189,7 +189,7 @@ def show_affiliations(t: Trends, output_dir: str = "", recent: bool = False) -> 
     parts: list = [] if recent else [f"## {words_of(t)['affiliations']}"]
     has_data = bool(len(trends.top_affiliations(t, 1, recent=recent)))
     if has_data and not recent:
-        parts += [charts.plot_affiliations(t, output_dir), charts.plot_countries(t, output_dir)]
+        parts.append(charts.plot_affiliations(t, output_dir))
     display_parts(parts + render_affiliation_tables(t, recent))
 
 
