@@ -2,13 +2,14 @@
 
 import json
 import re
+import shutil
 import subprocess
 
 import nbformat
 import pytest
 import yaml
 
-from .helpers import BIN, make_project, markdown_outputs, read_post, run_cli, tree_bytes, write_jsonl
+from .helpers import BIN, ROOT, make_project, markdown_outputs, read_post, run_cli, tree_bytes, write_jsonl
 
 SEED_TITLES = [
     "Make-Your-Anchor: A Diffusion-based 2D Avatar Generation Framework",
@@ -198,3 +199,19 @@ def test_plain_papermill_runs_the_template(tmp_path):
                     "-p", "topic", "metaverse-avatars", "--no-progress-bar"], cwd=project, check=True,
                    capture_output=True)
     assert len([o for o in markdown_outputs(nbformat.read(out, as_version=4)) if "**Authors:**" in o]) == 6
+
+
+def test_preview_site_links_the_post(demo):
+    project, _ = demo
+    for name in ("_quarto.yml", "index.qmd", "about.qmd", "topics.qmd", "trends.qmd"):
+        if (ROOT / name).is_file():
+            shutil.copy(ROOT / name, project / name)
+    result = run_cli(project, "render")
+    assert result.returncode == 0, result.stderr
+    assert "site at _site/index.html" in result.stdout and "preview" in result.stderr
+    home = (project / "_site" / "index.html").read_text(encoding="utf-8")
+    assert f'href="{POST}/index.html"' in home
+    page = (project / "_site" / POST / "index.html").read_text(encoding="utf-8")
+    for title in SEED_TITLES:
+        assert title.split(":")[0] in page
+    assert "summaries by the offline extractive summariser" in page
