@@ -19,7 +19,10 @@ SIDECAR = "digest.json"
 def load_archive(posts_dir: str | Path, topic_slug: str, before: str | None = None) -> list[Digest]:
     """Digests of earlier posts of a topic (their sidecars), oldest first; a corrupt one is skipped with a warning."""
     digests = []
-    for path in sorted(Path(posts_dir).glob(f"*/{SIDECAR}")):
+    # Post folders are named <date>-<slug>: pick by name, so other topics' and later days' sidecars stay unparsed.
+    for path in sorted(Path(posts_dir).glob(f"????-??-??-{topic_slug}/{SIDECAR}")):
+        if before is not None and path.parent.name[:10] >= before:
+            continue
         try:
             digest = Digest.model_validate_json(path.read_bytes())
         except (OSError, ValidationError, ValueError) as exc:

@@ -68,15 +68,17 @@ def split_sentences(text: str) -> list[str]:
 
 
 def extract_keywords(text: str, top: int = 8) -> list[str]:
-    """Key phrases by YAKE (lower score = more relevant), lower-cased, each once."""
+    """Key phrases by YAKE (lower score = more relevant), lower-cased, each once, none the stop lists reject."""
     import yake  # imported here: it is slow to import and only the offline path needs it
 
-    extractor = yake.KeywordExtractor(lan="en", n=3, dedup_lim=0.7, top=top * 2)
+    from .trends import normalise_keyword  # here: trends imports this module
+
+    extractor = yake.KeywordExtractor(lan="en", n=3, dedup_lim=0.7, top=top * 3)
     seen: list[str] = []
     for phrase, _score in sorted(extractor.extract_keywords(text), key=lambda kv: (kv[1], kv[0])):
         phrase = phrase.lower().strip()
         # YAKE keeps overlapping n-grams ("avatar generation" inside "avatar generation framework").
-        if phrase and not phrase.isdigit() and not any(phrase in kept or kept in phrase for kept in seen):
+        if normalise_keyword(phrase) and not any(phrase in kept or kept in phrase for kept in seen):
             seen.append(phrase)
     return seen[:top]
 
