@@ -100,7 +100,8 @@ def test_keyword_aliases_merge_in_archive_counts(archive):
 def test_yake_junk_is_not_counted(archive):
     day = digest.read_digest(archive / "2024-04-01-metaverse-avatars")
     raw = {k for e in day.entries for k in e.summary.keywords}
-    assert {"approach", "directly generating anchor-style", "diffusion for embodied"} <= raw  # the rough edge
+    # The offline summariser already drops what the stop lists reject; counting drops it again for model keywords.
+    assert not {"approach", "directly generating anchor-style", "diffusion for embodied"} & raw
     table = trends.keyword_table(day)
     for junk in ("approach", "directly generating anchor-style", "diffusion for embodied", "avatars from monocular"):
         assert junk not in set(table["keyword"])
