@@ -6,7 +6,6 @@ Prints wall time, peak RSS of the largest process, and checks that both give the
 from __future__ import annotations
 
 import json
-import resource
 import shutil
 import subprocess
 import sys

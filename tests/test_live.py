@@ -12,7 +12,7 @@ from .fakes.arxiv import FakeArxiv, unused_url
 from .fakes.gemini import FAKE_KEY, FakeGemini
 from .fakes.openalex import FakeOpenAlex
 from .fakes.pdfs import make_pdf
-from .helpers import ROOT, make_project, markdown_outputs, read_post, run_cli, tree_bytes
+from .helpers import make_project, markdown_outputs, read_post, run_cli, tree_bytes
 
 DAY = "2024-04-01"
 POST = f"posts/{DAY}-metaverse-avatars"

@@ -1,6 +1,5 @@
 """Operations: backfill (parallel = one by one, resumable, interruptible), all topics, doctor, bad inputs."""
 
-import json
 import os
 import signal
 import subprocess

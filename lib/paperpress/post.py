@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import html
-import json
 import re
-from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
 
 from . import trends
-from .publish import FRONT_MATTER
+from .publish import write_front_matter
 from .records import Digest, Entry, Paper, Summary
 
 # Pandoc/CommonMark markup characters anywhere in a line; a backslash makes each literal.
@@ -272,8 +270,4 @@ def show_papers(digest: Digest) -> None:
 
 def save_front_matter(digest: Digest, output_dir: str) -> None:
     """Write the post's front matter (JSON) for `paperpress run` to put in cell 0; nothing without a folder."""
-    if not output_dir:
-        return
-    image = "charts/keywords.png" if (Path(output_dir) / "charts" / "keywords.png").is_file() else None
-    path = Path(output_dir) / FRONT_MATTER
-    path.write_text(json.dumps(build_front_matter(digest, image), ensure_ascii=False, indent=1), encoding="utf-8")
+    write_front_matter(output_dir, lambda image: build_front_matter(digest, image), "charts/keywords.png")

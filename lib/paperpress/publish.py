@@ -90,6 +90,15 @@ def finalise_notebook(nb, matter: dict, output_path: str) -> list[str]:
     return warnings
 
 
+def write_front_matter(output_dir: str, build, image: str) -> None:
+    """Write a page's front matter for finish_post: build(image or None) as JSON; nothing without a folder."""
+    if not output_dir:
+        return
+    found = image if (Path(output_dir) / image).is_file() else None
+    data = json.dumps(build(found), ensure_ascii=False, indent=1)
+    (Path(output_dir) / FRONT_MATTER).write_text(data, encoding="utf-8")
+
+
 def publish_folder(staging: Path, final: Path) -> None:
     """Move the finished folder into place, replacing an older one of the same name."""
     old = final.with_name(f".{final.name}.old")

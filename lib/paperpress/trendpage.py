@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import sys
@@ -320,13 +319,9 @@ def build_front_matter(t: Trends, image: str | None) -> dict:
 
 def save_front_matter(t: Trends, output_dir: str) -> None:
     """Notebook cell: write the page's front matter (JSON) for build_trends_page; nothing without a folder."""
-    from .publish import FRONT_MATTER
+    from .publish import write_front_matter
 
-    if not output_dir:
-        return
-    image = "charts/families.png" if (Path(output_dir) / "charts" / "families.png").is_file() else None
-    path = Path(output_dir) / FRONT_MATTER
-    path.write_text(json.dumps(build_front_matter(t, image), ensure_ascii=False, indent=1), encoding="utf-8")
+    write_front_matter(output_dir, lambda image: build_front_matter(t, image), "charts/families.png")
 
 
 def build_trends_page(topic_slug: str, topics_file: str = "topics.yml", posts_dir: str = "posts",
