@@ -26,7 +26,7 @@ os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 import requests  # noqa: E402
 
 from paperpress.config import Settings, Topic  # noqa: E402
-from paperpress.sources import PAGE_SIZE, ArxivClient, build_params, build_query, fetch_arxiv, parse_feed  # noqa: E402
+from paperpress.arxiv_api import PAGE_SIZE, ArxivClient, build_params, build_query, fetch_arxiv, parse_feed  # noqa: E402
 from tests.fakes.arxiv import FakeArxiv  # noqa: E402
 
 DAY = dt.date(2024, 4, 1)

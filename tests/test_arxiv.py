@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from pydantic import ValidationError
 
-from paperpress import sources
+from paperpress import arxiv_api, sources
 from paperpress.config import PaperpressError, Settings, Topic
-from paperpress.sources import ArxivClient, build_query, build_window, fetch_arxiv, parse_feed, parse_retry_after
+from paperpress.arxiv_api import ArxivClient, build_query, build_window, fetch_arxiv, parse_feed, parse_retry_after
 from tests.conftest import ARXIV_XML
 from tests.fakes.arxiv import FakeArxiv, unused_url
 
@@ -143,9 +143,9 @@ def test_window_days_and_categories(fake, clock):
 
 def test_keep_categories_filters_client_side_too():
     papers, _ = parse_feed(ARXIV_XML.read_bytes())
-    kept = sources.keep_categories(papers, ["cs.CR", "cs.AI"])
+    kept = arxiv_api.keep_categories(papers, ["cs.CR", "cs.AI"])
     assert [p.arxiv_id for p in kept] == [p.arxiv_id for p in papers if {"cs.CR", "cs.AI"} & set(p.categories)]
-    assert 0 < len(kept) < len(papers) and sources.keep_categories(papers, []) == papers
+    assert 0 < len(kept) < len(papers) and arxiv_api.keep_categories(papers, []) == papers
 
 
 def test_empty_day_is_an_empty_list_after_one_request(fake, clock):
@@ -209,7 +209,7 @@ def test_fetch_reads_the_endpoint_and_pause_from_settings(fake, tmp_path):
     papers = sources.fetch_papers("arxiv", make_topic(max_papers=4), DAY, settings)
     assert [p.arxiv_id for p in papers] == ["2404.00024", "2404.00023", "2404.00022", "2404.00021"]
     same = Settings(arxiv_api_url=fake.url, arxiv_delay_seconds=0.01, cache_dir=tmp_path, gemini_model="other")
-    assert sources.client_for(settings) is sources.client_for(same)  # one client per run
+    assert arxiv_api.client_for(settings) is arxiv_api.client_for(same)  # one client per run
 
 
 def test_parallel_runs_share_the_pause_through_the_cache_folder(fake, tmp_path):
@@ -222,6 +222,6 @@ def test_parallel_runs_share_the_pause_through_the_cache_folder(fake, tmp_path):
 def test_parse_retry_after():
     assert parse_retry_after("120") == 120.0
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
-    assert parse_retry_after("999999") == sources.MAX_RETRY_AFTER
+    assert parse_retry_after("999999") == arxiv_api.MAX_RETRY_AFTER
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30)
     assert 25 <= parse_retry_after(later.strftime("%a, %d %b %Y %H:%M:%S GMT")) <= 30

@@ -10,7 +10,7 @@ from PIL import Image
 from paperpress import pdf
 from paperpress.config import Settings
 from paperpress.records import Paper
-from paperpress.sources import ArxivClient
+from paperpress.arxiv_api import ArxivClient
 from tests.fakes.arxiv import FakeArxiv, unused_url
 from tests.fakes.openalex import FakeOpenAlex
 from tests.fakes.pdfs import AFFILIATIONS, TITLE, make_pdf

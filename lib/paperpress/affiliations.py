@@ -10,7 +10,7 @@ import requests
 
 from .config import Settings
 from .records import Affiliation, Paper
-from .sources import USER_AGENT
+from .arxiv_api import USER_AGENT
 
 log = logging.getLogger(__name__)
 

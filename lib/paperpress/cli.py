@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import PaperpressError, find_topic, load_settings, load_topics, parse_date
+from .summarise import check_summariser
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 SEVERITY = [EXIT_OK, EXIT_PARTIAL, EXIT_FAILED, EXIT_USAGE]  # least to most serious
@@ -82,12 +83,11 @@ def check_inputs(args: argparse.Namespace):
     parse_date(args.date)
     topic = find_topic(load_topics(args.topics_file), args.topic, args.topics_file)
     if args.max_papers < 0 or args.window_days < 0:
-        raise PaperpressError("--max-papers and --window-days must be positive")
+        raise PaperpressError("--max-papers and --window-days must not be negative (0: the topic's setting)")
     settings = load_settings()
     if not Path(args.template).is_file():
         raise PaperpressError(f"{args.template}: post template not found (run from the project folder)")
-    if not args.offline and not settings.has_key:
-        raise PaperpressError("no Gemini API key: set GEMINI_API_KEY (environment or .env), or use --offline")
+    check_summariser("offline" if args.offline else "gemini", settings)
     posts = Path(args.posts_dir)
     try:
         posts.mkdir(parents=True, exist_ok=True)
@@ -125,7 +125,7 @@ def run_post(args: argparse.Namespace) -> int:
     from .digest import read_digest
 
     name = f"{args.date}-{topic.slug}"
-    work = Path(".paperpress")
+    work = Path(args.posts_dir).parent / ".paperpress"  # beside posts/, so the final rename stays on one disk
     staging = work / "staging" / name
     (work / "locks").mkdir(parents=True, exist_ok=True)
     with FileLock(work / "locks" / f"{name}.lock"):  # two runs of one post never interleave

@@ -21,7 +21,7 @@ from pypdf import PdfReader
 from .affiliations import find_affiliations
 from .config import Settings
 from .records import Extras, Figure, Paper
-from .sources import ArxivClient, client_for
+from .arxiv_api import ArxivClient, client_for
 from .summarise import find_code_urls
 
 log = logging.getLogger(__name__)

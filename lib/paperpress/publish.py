@@ -50,7 +50,7 @@ def execute_template(template: str | Path, staging: Path, parameters: dict) -> P
     output = staging / "index.ipynb"
     try:
         papermill.execute_notebook(str(template), str(output), parameters=parameters, kernel_name="python3",
-                                   progress_bar=False, log_output=False,
+                                   progress_bar=False, log_output=False, request_save_on_cell_execute=False,
                                    kernel_manager_class=make_kernel_manager_class())
     except PapermillExecutionError as exc:
         raise RunFailed(exc.cell_index, exc.ename, exc.evalue) from None

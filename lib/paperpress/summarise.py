@@ -16,7 +16,7 @@ from .records import Conclusion, Entry, Extras, Paper, Summary, Usage
 OFFLINE_NAME = "offline extractive summariser"
 NO_KEY_MESSAGE = (
     "no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment or in .env, "
-    "or use the offline summariser"
+    "or use --offline (the offline summariser)"
 )
 
 # Cue phrases that place a sentence in the structured reading; first match order matters.
