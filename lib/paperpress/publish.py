@@ -56,6 +56,7 @@ def execute_template(template: str | Path, staging: Path, parameters: dict) -> P
         raise RunFailed(exc.cell_index, exc.ename, exc.evalue) from None
     return output
 
+
 def dump_front_matter(matter: dict) -> str:
     """The raw-cell text of front matter: YAML between --- lines."""
     body = yaml.safe_dump(matter, allow_unicode=True, sort_keys=False, width=10_000)
