@@ -296,7 +296,7 @@ def test_no_key_fails_before_any_work(fake, settings):
 
 
 def test_the_key_never_appears_in_outputs(tmp_path, caplog):
-    key = "AIzaSy-RECOGNISABLE-FAKE-KEY-1234567"
+    key = "FAKE-RECOGNISABLE-GEMINI-KEY-1234567"
     caplog.set_level(logging.DEBUG)
     with FakeGemini() as fake:
         settings = load_settings({"GEMINI_API_KEY": key, "GOOGLE_GEMINI_BASE_URL": fake.url,

@@ -120,7 +120,7 @@ def test_corrupt_sidecar_is_skipped_with_a_warning(tmp_path, capsys):
 
 def test_doctor_never_shows_the_key(tmp_path):
     project = make_project(tmp_path)
-    key = "AIzaFAKE-doctor-key-0123456789abcdefghij"
+    key = "FAKE-doctor-key-0123456789abcdefghij"
     result = run_cli(project, "doctor", env={"GEMINI_API_KEY": key})
     assert result.returncode == 0, result.stdout
     assert "Gemini key    set (not shown)" in result.stdout and key not in result.stdout + result.stderr
