@@ -21,6 +21,7 @@ from matplotlib import font_manager  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .config import load_labels  # noqa: E402
 from .records import Digest  # noqa: E402
 from . import trends  # noqa: E402
 
@@ -28,22 +29,7 @@ from . import trends  # noqa: E402
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei",
              "WenQuanYi Zen Hei", "Droid Sans Fallback", "SimHei", "Microsoft YaHei", "PingFang SC"]
-LABELS = {
-    "en": {"keywords": "Top keywords today", "methods": "Method tags today", "papers": "papers",
-           "none": "nothing to show today", "W": "week", "M": "month", "W_axis": "week (starting Monday)",
-           "M_axis": "month", "families": "Papers per method family and {period}", "family": "method family",
-           "papers_over": "Papers per {period}", "keywords_over": "Top keywords per {period}", "keyword": "keyword",
-           "rising": "Rising and fading keywords: last {days} days against the {days} before",
-           "change": "change in share of papers (percentage points)", "rising_legend": "rising",
-           "fading_legend": "fading", "vs": "vs", "affiliations": "Top affiliations", "countries": "Countries of affiliations",
-           "empty": "no data yet"},
-    "zh": {"keywords": "今日高频关键词", "methods": "今日方法标签", "papers": "论文数", "none": "今日暂无数据",
-           "W": "周", "M": "月", "W_axis": "周（自周一起）", "M_axis": "月份", "families": "各方法类别每{period}论文数",
-           "family": "方法类别", "papers_over": "每{period}论文数", "keywords_over": "高频关键词（每{period}论文数）",
-           "keyword": "关键词", "rising": "上升与下降的关键词：近 {days} 天对比此前 {days} 天",
-           "change": "论文占比变化（百分点）", "rising_legend": "上升", "fading_legend": "下降", "vs": "对比",
-           "affiliations": "高频单位", "countries": "单位所在国家/地区", "empty": "暂无数据"},
-}
+LABELS = load_labels("charts")  # data/labels.yml
 HEATMAP = "cividis"  # sequential and readable with colour-vision deficiencies (and in greyscale)
 MAX_ANNOTATED = 26  # more columns than this and the numbers in the cells get unreadable
 

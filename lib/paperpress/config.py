@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Literal, Mapping
 
@@ -99,6 +101,17 @@ def load_topics(path: str | Path) -> dict[str, Topic]:
     except ValidationError as exc:
         raise PaperpressError(describe_error(path, data, exc)) from exc
     return {t.slug: t for t in parsed.topics}
+
+
+@functools.cache
+def read_labels() -> dict:
+    """Every page label, per part of the site and language (data/labels.yml)."""
+    return yaml.safe_load(resources.files("paperpress.data").joinpath("labels.yml").read_text(encoding="utf-8"))
+
+
+def load_labels(section: str) -> dict[str, dict[str, str]]:
+    """The labels of one part of the site ('post', 'trends' or 'charts'), keyed by language."""
+    return read_labels()[section]
 
 
 def find_topic(topics: Mapping[str, Topic], slug: str, path: str | Path = "topics.yml") -> Topic:

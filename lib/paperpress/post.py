@@ -9,6 +9,7 @@ from typing import Iterable
 import pandas as pd
 
 from . import trends
+from .config import load_labels
 from .publish import write_front_matter
 from .records import Digest, Entry, Paper, Summary
 
@@ -17,49 +18,7 @@ MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#!|$~^@])")
 # Markup that only counts at the start of a block: list markers, quotes, definitions.
 MD_LEADING = re.compile(r"^(\d*)([-+:.)])(?=\s|$)")  # ">" is an entity by then
 
-LABELS = {
-    "en": {
-        "disclaimer": "Summaries below are machine-made ({by}); titles, authors, abstracts and links come from arXiv. "
-                      "Use them to choose what to read, not as a citation.",
-        "offline": "summaries by the offline extractive summariser",
-        "model": "summaries by Google Gemini, model {model}",
-        "update": "{date} update", "topic": "Topic", "papers": "papers", "source": "source",
-        "trends": "Trends", "keywords": "Top keywords", "affiliations": "Affiliations (OpenAlex or the PDF)",
-        "methods": "Method tags", "no_affiliations": "No affiliations known today (they come from the PDFs).",
-        "no_methods": "No method tags today.", "no_keywords": "No keywords today.",
-        "authors": "Authors", "summary": "Summary", "takeaways": "Key Takeaways", "reading": "Structured reading",
-        "title": "Title", "title_translation": "Title (translated)", "affiliation": "First-author affiliation",
-        "kw": "Keywords", "links": "Links", "code": "Code", "none": "none",
-        "background": "Background", "prior_work": "Prior work and its problems", "method": "Method",
-        "results": "Results", "method_tags": "Method tags", "conclusion": "Conclusion",
-        "significance": "Significance", "innovation": "Innovation", "performance": "Performance",
-        "workload": "Workload", "figures": "Figures (click to show)", "no_figures": "No figures extracted.",
-        "unavailable": "Summary unavailable: {note}", "updated": "Updated papers",
-        "updated_intro": "New versions of papers already posted on an earlier day:",
-        "empty": "No new papers on this day.", "tokens": "Model tokens for this post: {p} prompt, {o} output, {t} total.",
-        "pdf_missing": "PDF not available ({status}); summary from the abstract only.",
-    },
-    "zh": {
-        "disclaimer": "以下总结由机器生成（{by}）；标题、作者、摘要和链接均来自 arXiv。仅供论文初筛，请勿用于严肃的学术引用。",
-        "offline": "summaries by the offline extractive summariser，离线抽取式摘要",
-        "model": "由 Google Gemini 模型 {model} 生成",
-        "update": "{date} 更新", "topic": "主题", "papers": "篇论文", "source": "来源",
-        "trends": "趋势", "keywords": "高频关键词", "affiliations": "作者单位（OpenAlex 或 PDF）",
-        "methods": "方法标签", "no_affiliations": "今日暂无已知单位（单位信息来自论文 PDF）。",
-        "no_methods": "今日暂无方法标签。", "no_keywords": "今日暂无关键词。",
-        "authors": "Authors", "summary": "摘要", "takeaways": "关键要点", "reading": "结构化解读",
-        "title": "标题", "title_translation": "标题翻译", "affiliation": "第一作者单位",
-        "kw": "关键词", "links": "论文链接", "code": "代码链接", "none": "无",
-        "background": "研究背景", "prior_work": "过去的方法及问题", "method": "提出的研究方法",
-        "results": "方法在任务和性能上的表现", "method_tags": "方法标签", "conclusion": "结论",
-        "significance": "本工作的意义", "innovation": "创新点", "performance": "性能",
-        "workload": "工作量", "figures": "点此查看论文截图", "no_figures": "暂无论文截图。",
-        "unavailable": "总结不可用：{note}", "updated": "论文更新",
-        "updated_intro": "以下论文此前已发布，今日有新版本：",
-        "empty": "今日暂无新论文。", "tokens": "本文模型用量：输入 {p}，输出 {o}，合计 {t} tokens。",
-        "pdf_missing": "PDF 不可用（{status}），总结仅基于摘要。",
-    },
-}
+LABELS = load_labels("post")  # data/labels.yml
 
 
 def escape_md(text: str | None) -> str:

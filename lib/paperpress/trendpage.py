@@ -10,79 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from . import charts, post, trends
-from .config import PaperpressError, find_topic, load_topics
+from .config import PaperpressError, find_topic, load_labels, load_topics
 from .trends import Trends
 
-LABELS = {
-    "en": {
-        "recent": "Last {days} days", "recent_counts": "{posts} earlier posts and today's: {papers} papers.",
-        "first_post": "This is the topic's first post: trends over time start with the next one.",
-        "affiliations": "Top affiliations", "countries": "Countries of affiliations",
-        "no_affiliations": "No affiliations known for these papers (they come from OpenAlex or the PDFs).",
-        "rising": "Rising keywords: last {days} days against the {days} before",
-        "fading": "Fading keywords: last {days} days against the {days} before",
-        "no_before": "No posts in the {days} days before this window: nothing to compare with yet.",
-        "no_rising": "No keyword rose by at least {n} papers.",
-        "no_fading": "No keyword with at least {n} papers before faded.",
-        "how": "Change = share of papers now − share before, in percentage points ({now} papers now, {before} before).",
-        "families": "Method families over time", "papers": "Papers over time", "keywords": "Keywords over time",
-        "rising_heading": "Rising and fading keywords", "reading": "Reading the numbers",
-        "new": "new", "term": "keyword", "now": "papers, last {days} d", "before": "papers, {days} d before",
-        "share_now": "% now", "share_before": "% before", "change": "change (points)", "note": "note",
-        "affiliation": "affiliation", "country": "country", "papers_col": "papers",
-        "last_window": "last {days} d", "window_before": "{days} d before",
-        "title": "Trends · {name}",
-        "description": "Method families, affiliations and keywords over time: {posts} posts of {name}, {first} to {last}.",
-        "no_posts": "No posts of this topic yet.",
-        "r_span": "{posts} posts with {papers} papers, {first} to {last}.",
-        "r_family": "The method family tagged most often is {family} ({n} papers, {pct}% of all); then {second}.",
-        "r_family_only": "The method family tagged most often is {family} ({n} papers, {pct}% of all).",
-        "r_no_family": "No method tags yet.",
-        "r_window": "In the last {days} days ({now} papers, against {before} in the {days} days before):",
-        "r_family_change": "the method family that grew most is {family} ({before}% → {now}% of papers)",
-        "r_rising": "the keyword that rose most is “{term}” ({now} papers against {before}, {change:+.1f} points)",
-        "r_fading": "the one that faded most is “{term}” ({now} against {before}, {change:+.1f} points)",
-        "r_nothing": "no keyword moved by {n} papers or more",
-        "r_affiliation": "The most frequent affiliation is {name} ({n} papers); institutions in {k} countries, most in {country} ({m}).",
-        "r_affiliation_nc": "The most frequent affiliation is {name} ({n} papers).",
-        "r_no_affiliation": "No affiliations are known for these papers yet (they come from OpenAlex or the PDFs).",
-        "sep": "; ",
-    },
-    "zh": {
-        "recent": "近 {days} 天", "recent_counts": "此前 {posts} 篇推送加今日：共 {papers} 篇论文。",
-        "first_post": "这是本主题的第一篇推送：随时间变化的趋势从下一篇开始。",
-        "affiliations": "高频单位", "countries": "单位所在国家/地区",
-        "no_affiliations": "这些论文暂无已知单位（单位信息来自 OpenAlex 或论文 PDF）。",
-        "rising": "上升的关键词：近 {days} 天对比此前 {days} 天",
-        "fading": "下降的关键词：近 {days} 天对比此前 {days} 天",
-        "no_before": "本窗口之前的 {days} 天内没有推送，暂无可比较的数据。",
-        "no_rising": "没有关键词上升到至少 {n} 篇论文。",
-        "no_fading": "没有此前至少 {n} 篇论文的关键词下降。",
-        "how": "变化 = 当前论文占比 − 此前论文占比，单位为百分点（当前 {now} 篇，此前 {before} 篇）。",
-        "families": "方法类别随时间变化", "papers": "论文数随时间变化", "keywords": "关键词随时间变化",
-        "rising_heading": "上升与下降的关键词", "reading": "数据解读",
-        "new": "新", "term": "关键词", "now": "近 {days} 天论文数", "before": "此前 {days} 天论文数",
-        "share_now": "当前占比 %", "share_before": "此前占比 %", "change": "变化（百分点）", "note": "备注",
-        "affiliation": "单位", "country": "国家/地区", "papers_col": "论文数",
-        "last_window": "近 {days} 天", "window_before": "此前 {days} 天",
-        "title": "趋势 · {name}",
-        "description": "{name} 方向趋势：方法类别、单位与关键词随时间的变化（{posts} 篇推送，{first} 至 {last}）。",
-        "no_posts": "本主题暂无推送。",
-        "r_span": "共 {posts} 篇推送、{papers} 篇论文，{first} 至 {last}。",
-        "r_family": "最常见的方法类别是 {family}（{n} 篇，占全部论文的 {pct}%），其次是 {second}。",
-        "r_family_only": "最常见的方法类别是 {family}（{n} 篇，占全部论文的 {pct}%）。",
-        "r_no_family": "暂无方法标签。",
-        "r_window": "近 {days} 天（{now} 篇论文，此前 {days} 天为 {before} 篇）：",
-        "r_family_change": "增长最多的方法类别是 {family}（论文占比 {before}% → {now}%）",
-        "r_rising": "上升最多的关键词是“{term}”（{now} 篇，此前 {before} 篇，{change:+.1f} 个百分点）",
-        "r_fading": "下降最多的是“{term}”（{now} 篇，此前 {before} 篇，{change:+.1f} 个百分点）",
-        "r_nothing": "没有关键词变化达到 {n} 篇",
-        "r_affiliation": "最常见的单位是 {name}（{n} 篇）；单位分布在 {k} 个国家/地区，最多的是 {country}（{m} 篇）。",
-        "r_affiliation_nc": "最常见的单位是 {name}（{n} 篇）。",
-        "r_no_affiliation": "这些论文暂无已知单位（单位信息来自 OpenAlex 或论文 PDF）。",
-        "sep": "；",
-    },
-}
+LABELS = load_labels("trends")  # data/labels.yml
 
 
 def words_of(t: Trends) -> dict[str, str]:
