@@ -139,3 +139,11 @@ def test_post_shows_archive_sections_after_todays_trends(project):
             if "image/png" in o.get("data", {})]
     assert any(a.startswith("Papers per method family and week (2024-09-09 – 2024-12-02)") for a in alts)
     assert (folder / "charts" / "families.png").is_file()
+
+
+def test_rising_chart_only_when_there_is_an_earlier_window(tmp_path):
+    first = trends.make_trends([make_post("2024-03-20", [["nerf"]], 0)], "2024-03-20", 90, "toy", "Toy", "en", 0)
+    trendpage.show_keywords(first, str(tmp_path / "first"))
+    assert not (tmp_path / "first" / "charts" / "rising.png").exists()
+    trendpage.show_keywords(toy_trends(), str(tmp_path / "later"))
+    assert (tmp_path / "later" / "charts" / "rising.png").is_file()

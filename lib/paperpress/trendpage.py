@@ -217,8 +217,11 @@ def show_papers(t: Trends, output_dir: str = "") -> None:
 def show_keywords(t: Trends, output_dir: str = "") -> None:
     """Notebook cell: top keywords per period, then rising and fading ones with their counts."""
     words = words_of(t)
+    # Without an earlier window there is nothing to chart: the tables' one line says why.
+    compared = trends.compare_windows(t, "keyword").attrs["papers_before"]
+    rising = [charts.plot_rising(t, output_dir)] if compared else []
     display_parts([f"## {words['keywords']}", charts.plot_keyword_trend(t, output_dir),
-                   f"### {words['rising_heading']}", charts.plot_rising(t, output_dir), *render_rising_tables(t)])
+                   f"### {words['rising_heading']}", *rising, *render_rising_tables(t)])
 
 
 # --- building the page ----------------------------------------------------------------------------
