@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -119,35 +118,22 @@ def run_post(args: argparse.Namespace) -> int:
     """`paperpress run`: one post, written only when the whole notebook succeeded."""
     topic, _settings = check_inputs(args)  # before the heavy imports: bad input fails fast
 
-    from filelock import FileLock
-
     from . import publish
     from .digest import read_digest
 
     name = f"{args.date}-{topic.slug}"
+    final = Path(args.posts_dir) / name
     work = Path(args.posts_dir).parent / ".paperpress"  # beside posts/, so the final rename stays on one disk
-    staging = work / "staging" / name
-    (work / "locks").mkdir(parents=True, exist_ok=True)
-    with FileLock(work / "locks" / f"{name}.lock"):  # two runs of one post never interleave
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        try:
+    try:
+        with publish.staging_folder(work, name) as staging:
             publish.execute_template(args.template, staging, template_parameters(args, staging))
             result = read_digest(staging)
             if not result.entries and not result.updated and not args.allow_empty:
                 print(f"paperpress: no new papers for {topic.slug} on {args.date}; no post written")
                 return EXIT_OK
-            final = Path(args.posts_dir) / name
-            warnings = publish.finish_post(staging, final)
-        except publish.RunFailed as exc:
-            if exc.ename == "PaperpressError":
-                raise PaperpressError(exc.evalue) from None
-            print(f"paperpress: error: {args.template} failed at {exc}", file=sys.stderr)
-            return EXIT_FAILED
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    for text in dict.fromkeys(warnings):
-        print(text.rstrip(), file=sys.stderr)
+            publish.finish_post(staging, final)
+    except publish.RunFailed as exc:
+        return report_failure(exc, args.template)
     missing = sum(e.summary is None for e in result.entries)
     print(f"paperpress: wrote {final / 'index.ipynb'} ({len(result.entries)} papers, {len(result.updated)} updated)")
     code = EXIT_OK if args.no_trends else build_trends_page(args, topic.slug)
@@ -157,6 +143,14 @@ def run_post(args: argparse.Namespace) -> int:
     return code
 
 
+def report_failure(exc, what: str) -> int:
+    """A failed notebook cell: a PaperpressError in the kernel is bad input (exit 2), anything else exit 1."""
+    if exc.ename == "PaperpressError":
+        raise PaperpressError(exc.evalue) from None
+    print(f"paperpress: error: {what} failed at {exc}", file=sys.stderr)
+    return EXIT_FAILED
+
+
 def build_trends_page(args: argparse.Namespace, slug: str) -> int:
     """Rebuild one topic's trends page from its posts; a failure is reported, never hides a post."""
     from . import publish, trendpage
@@ -164,10 +158,7 @@ def build_trends_page(args: argparse.Namespace, slug: str) -> int:
     try:
         page = trendpage.build_trends_page(slug, args.topics_file, args.posts_dir, args.trends_dir)
     except publish.RunFailed as exc:
-        if exc.ename == "PaperpressError":
-            raise PaperpressError(exc.evalue) from None
-        print(f"paperpress: error: trends page of {slug} failed at {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return report_failure(exc, f"trends page of {slug}")
     if page:
         print(f"paperpress: wrote {page}")
     return EXIT_OK

@@ -169,7 +169,7 @@ class Settings:
     gemini_max_wait_s: float = 90.0  # a longer server retryDelay means a spent quota: give up
     gemini_retry_scale: float = 1.0  # multiplies the server's retryDelay (tests shrink it)
     gemini_input_tokens: int = 6000  # prompt budget for PDF text (approx. chars / 4)
-    # Set by `paperpress backfill` for its runs: markers of days still in flight (see digest.wait_for_earlier).
+    # Set by `paperpress backfill` for its runs: days in flight and their claims (see digest.wait_for_claims).
     pending_dir: str = ""
     # The key is held here only to be handed to the client; repr=False keeps it out of logs.
     api_key: str = field(default="", repr=False)

@@ -120,12 +120,13 @@ def build_digest(
     overrides = {k: v for k, v in (("max_papers", max_papers), ("window_days", window_days), ("model", model)) if v}
     chosen = chosen.model_copy(update=overrides)
     papers = sources.fetch_papers(source, chosen, day, settings, sample_path)
-    claimed = wait_for_claims(settings.pending_dir, chosen.slug, day.isoformat())
-    posted = collect_posted(load_archive(posts_dir, chosen.slug, before=day.isoformat()))
+    iso = day.isoformat()
+    claimed = wait_for_claims(settings.pending_dir, chosen.slug, iso)
+    posted = collect_posted(load_archive(posts_dir, chosen.slug, before=iso))
     for arxiv_id, versions in claimed.items():
         posted.setdefault(arxiv_id, set()).update(versions)
     new, updated = sources.split_new(papers, posted)
-    claim_papers(settings.pending_dir, chosen.slug, day.isoformat(), new + updated)
+    claim_papers(settings.pending_dir, chosen.slug, iso, new + updated)
     assets = Path(output_dir) if output_dir else None
     if source == "arxiv":
         from . import pdf  # PDF libraries load only for live runs: offline posts stay near papermill's floor
@@ -135,10 +136,10 @@ def build_digest(
         extras = [Extras() for _ in new]
     entries = [Entry(paper=p, extras=e) for p, e in zip(new, extras)]
     entries = summarise.summarise_entries(entries, chosen, settings, summariser)
-    wait_for_earlier_posts(settings.pending_dir, chosen.slug, day.isoformat())  # before the trends read them
+    wait_for_earlier_posts(settings.pending_dir, chosen.slug, iso)  # before the trends read them
     used_model = summarise.pick_model(chosen, settings)
     return Digest(
-        date=day.isoformat(),
+        date=iso,
         topic_slug=chosen.slug,
         topic_name=chosen.name,
         language=chosen.language,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
@@ -110,8 +112,8 @@ def publish_folder(staging: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def finish_post(staging: Path, final: Path, front_matter_file: str = FRONT_MATTER) -> list[str]:
-    """Put the kernel's front matter in cell 0, clean the notebook, publish; return the kernel's warnings."""
+def finish_post(staging: Path, final: Path, front_matter_file: str = FRONT_MATTER) -> None:
+    """Put the kernel's front matter in cell 0, clean the notebook, publish; pass the kernel's warnings on."""
     path = staging / front_matter_file
     if not path.is_file():
         raise PaperpressError(f"the template wrote no {front_matter_file}: its last cell must call "
@@ -121,5 +123,23 @@ def finish_post(staging: Path, final: Path, front_matter_file: str = FRONT_MATTE
     nb = nbformat.read(staging / "index.ipynb", as_version=4)
     warnings = finalise_notebook(nb, matter, (final / "index.ipynb").as_posix())
     nbformat.write(nb, staging / "index.ipynb")
+    final.parent.mkdir(parents=True, exist_ok=True)
     publish_folder(staging, final)
-    return warnings
+    for text in dict.fromkeys(warnings):  # moved out of the page, but the user still sees them
+        print(text.rstrip(), file=sys.stderr)
+
+
+@contextlib.contextmanager
+def staging_folder(work: Path, name: str):
+    """A fresh work/staging/<name>, locked against a second build of the same name, removed afterwards."""
+    from filelock import FileLock
+
+    (work / "locks").mkdir(parents=True, exist_ok=True)
+    staging = work / "staging" / name
+    with FileLock(work / "locks" / f"{name}.lock"):  # two builds of one page never interleave
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)

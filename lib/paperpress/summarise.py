@@ -13,7 +13,6 @@ import yaml
 from .config import PaperpressError, Settings, Topic
 from .records import Conclusion, Entry, Extras, Paper, Summary, Usage
 
-OFFLINE_NAME = "offline extractive summariser"
 NO_KEY_MESSAGE = (
     "no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment or in .env, "
     "or use --offline (the offline summariser)"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -266,8 +264,6 @@ def build_trends_page(topic_slug: str, topics_file: str = "topics.yml", posts_di
     Written only when the whole notebook succeeded (staging folder, then a swap), like a post; a
     failing cell raises publish.RunFailed (cell index, error name and value) and leaves the old page.
     """
-    from filelock import FileLock
-
     from . import publish
 
     topic = find_topic(load_topics(topics_file), topic_slug, topics_file)
@@ -277,19 +273,9 @@ def build_trends_page(topic_slug: str, topics_file: str = "topics.yml", posts_di
         raise PaperpressError(f"{template}: trends template not found (run from the project folder)")
     final = Path(trends_dir) / topic.slug
     work = Path(trends_dir).parent / ".paperpress"  # beside trends/, so the final rename stays on one disk
-    staging = work / "staging" / f"trends-{topic.slug}"
-    (work / "locks").mkdir(parents=True, exist_ok=True)
-    parameters = {"topic": topic.slug, "topics_file": str(topics_file), "posts_dir": str(posts_dir),
-                  "output_dir": staging.as_posix(), "window_days": window_days, "end_date": end_date}
-    with FileLock(work / "locks" / f"trends-{topic.slug}.lock"):  # two builds of one page never interleave
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        try:
-            publish.execute_template(template, staging, parameters)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            warnings = publish.finish_post(staging, final)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    for text in dict.fromkeys(warnings):
-        print(text.rstrip(), file=sys.stderr)
+    with publish.staging_folder(work, f"trends-{topic.slug}") as staging:
+        parameters = {"topic": topic.slug, "topics_file": str(topics_file), "posts_dir": str(posts_dir),
+                      "output_dir": staging.as_posix(), "window_days": window_days, "end_date": end_date}
+        publish.execute_template(template, staging, parameters)
+        publish.finish_post(staging, final)
     return final / "index.ipynb"
