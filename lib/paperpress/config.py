@@ -103,15 +103,16 @@ def load_topics(path: str | Path) -> dict[str, Topic]:
     return {t.slug: t for t in parsed.topics}
 
 
+def read_data(name: str) -> dict:
+    """A YAML file shipped in paperpress/data (vocabularies, aliases, labels)."""
+    text = resources.files("paperpress.data").joinpath(name).read_text(encoding="utf-8")
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # the C loader when built
+
+
 @functools.cache
-def read_labels() -> dict:
-    """Every page label, per part of the site and language (data/labels.yml)."""
-    return yaml.safe_load(resources.files("paperpress.data").joinpath("labels.yml").read_text(encoding="utf-8"))
-
-
 def load_labels(section: str) -> dict[str, dict[str, str]]:
-    """The labels of one part of the site ('post', 'trends' or 'charts'), keyed by language."""
-    return read_labels()[section]
+    """The labels of one part of the site ('post', 'trends' or 'charts'), keyed by language (data/labels.yml)."""
+    return read_data("labels.yml")[section]
 
 
 def find_topic(topics: Mapping[str, Topic], slug: str, path: str | Path = "topics.yml") -> Topic:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from importlib import resources
 from typing import Iterable, Sequence
 
-import yaml
 
-from .config import PaperpressError, Settings, Topic
+from .config import PaperpressError, Settings, Topic, read_data
 from .records import Conclusion, Entry, Extras, Paper, Summary, Usage
 
 NO_KEY_MESSAGE = (
@@ -47,7 +45,7 @@ class Method:
 @functools.cache
 def load_methods() -> tuple[Method, ...]:
     """The curated method vocabulary (data/methods.yml) with compiled alias patterns."""
-    data = yaml.safe_load(resources.files("paperpress.data").joinpath("methods.yml").read_text(encoding="utf-8"))
+    data = read_data("methods.yml")
     methods = []
     for item in data["methods"]:
         aliases = sorted({item["tag"].lower(), *(a.lower() for a in item["aliases"])}, key=len, reverse=True)

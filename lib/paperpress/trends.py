@@ -7,14 +7,13 @@ import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Callable, Iterable
 
 import pandas as pd
-import yaml
 from rapidfuzz import fuzz, process
 
 from . import digest as digests
+from .config import read_data
 from .records import Affiliation, Digest, Entry
 from .summarise import load_methods
 
@@ -41,12 +40,6 @@ class KeywordRules:
     stop_words: frozenset[str]
     keep: frozenset[str]
     irregular: dict[str, str]
-
-
-def read_data(name: str) -> dict:
-    """A YAML file of paperpress/data."""
-    text = resources.files("paperpress.data").joinpath(name).read_text(encoding="utf-8")
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # the C loader when built
 
 
 @functools.cache
