@@ -6,11 +6,11 @@ The archive is written once (deterministic, seeded) into a throwaway project. Ea
 fresh interpreter (cold caches, imports not timed) and reports its wall time and the peak of Python
 allocations during the case (tracemalloc, in a second fresh run so that tracing does not slow the timing):
 
-  read      digest.load_archive: parse and validate every sidecar of the topic (the floor)
+  read      archive.load_archive: parse and validate every sidecar of the topic (the floor)
   tables    read + normalise + every table of the page (families, papers, keywords, rising/fading,
             affiliations, countries) + the reading of the numbers
   page      tables + every chart rendered to PNG + the HTML tables: all the trends notebook does
-  papermill trendpage.build_trends_page end to end (kernel start, notebook, publish), for reference
+  papermill publish.build_trends_page end to end (kernel start, notebook, publish), for reference
 
 Target: the page (in-process) costs at most 2× reading the sidecars. Exit 1 when it is missed.
 """
@@ -39,11 +39,11 @@ START = "2024-01-01"
 CHILD = r'''
 import json, sys, time, tracemalloc
 posts, slug, case, trace = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
-from paperpress import charts, digest, trendpage, trends
+from paperpress import archive as store, charts, trendpage, trends, vocab
 charts.apply_style()  # style and font lookup once per process: not part of any case
 
 def run_read():
-    return digest.load_archive(posts, slug)
+    return store.load_archive(posts, slug)
 
 def run_tables():
     t = trends.topic_trends(slug, "topics.yml", posts)
@@ -85,7 +85,7 @@ AFFILIATIONS = ["Tsinghua University", "Tsinghua Univ., Beijing, China", "CAS IC
 
 def make_entry(rng: random.Random, arxiv_id: str):
     """One synthetic paper with extras and an offline-style summary of realistic sizes."""
-    from paperpress import summarise
+    from paperpress import vocab
     from paperpress.records import Affiliation, Entry, Extras, Paper, Summary, make_urls
 
     methods = rng.sample(METHOD_TEXT, rng.randint(1, 4))
@@ -99,7 +99,7 @@ def make_entry(rng: random.Random, arxiv_id: str):
     affiliations = tuple(Affiliation(name=n, source="pdf") for n in names)
     summary = Summary(tldr=sentences[0], key_takeaways=sentences[1:5], keywords=rng.sample(KEYWORDS, 8),
                       background=sentences[0], prior_work=sentences[1], method=" ".join(sentences[2:4]),
-                      results=sentences[5], methods=summarise.tag_methods(abstract))
+                      results=sentences[5], methods=vocab.tag_methods(abstract))
     return Entry(paper=paper, extras=Extras(affiliations=affiliations), summary=summary)
 
 
@@ -107,7 +107,7 @@ def make_archive(posts: Path, count: int, papers: int) -> int:
     """Write `count` daily posts of `papers` papers each; return the bytes of all sidecars."""
     import datetime as dt
 
-    from paperpress import digest
+    from paperpress import archive as store
     from paperpress.records import Digest
 
     rng = random.Random(20240101)
@@ -118,7 +118,7 @@ def make_archive(posts: Path, count: int, papers: int) -> int:
         entries = tuple(make_entry(rng, f"{date[2:4]}{date[5:7]}.{n * papers + i:05d}") for i in range(papers))
         post = Digest(date=date, topic_slug=SLUG, topic_name="Diffusion Models", language="en", source="sample",
                       summariser="offline", entries=entries)
-        total += digest.save_digest(post, str(posts / f"{date}-{SLUG}")).stat().st_size
+        total += store.save_digest(post, str(posts / f"{date}-{SLUG}")).stat().st_size
     return total
 
 
@@ -146,7 +146,7 @@ def measure(project: Path, case: str, repeat: int) -> tuple[float, float]:
 
 def measure_papermill(project: Path, repeat: int) -> tuple[float, float]:
     """Median seconds of build_trends_page in fresh processes, and the peak RSS (MiB) of its kernel or driver."""
-    code = ("import resource, sys; from paperpress import trendpage; trendpage.build_trends_page(sys.argv[1]); "
+    code = ("import resource, sys; from paperpress import publish; publish.build_trends_page(sys.argv[1]); "
             "print(max(resource.getrusage(r).ru_maxrss for r in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))")
     times, peaks = [], []
     for _ in range(repeat):

@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from paperpress import charts, digest, trends
+from paperpress import archive as store, charts, trends, vocab
 
 from .test_trends import archive, load_trends, toy_trends  # noqa: F401  (archive is a fixture)
 
@@ -24,7 +24,7 @@ def test_trend_charts_have_the_expected_series(archive, slug, tmp_path):  # noqa
     families = charts.plot_families(t, str(tmp_path))
     assert is_png(families) and (tmp_path / "charts" / "families.png").read_bytes() == families.png
     assert families.series == tuple(trends.family_over_time(t).index)
-    assert set(families.series) <= set(trends.family_order()) and len(families.series) >= 5
+    assert set(families.series) <= set(vocab.family_order()) and len(families.series) >= 5
     papers = charts.plot_papers(t)
     assert is_png(papers) and papers.series == ("papers",) and "2024-01 – 2024-12" in papers.alt
     keywords = charts.plot_keyword_trend(t)
@@ -59,14 +59,14 @@ def test_empty_trends_still_draw():
 
 
 def test_methods_legend_sits_outside_the_bars(archive):  # noqa: F811
-    day = digest.read_digest(archive / "2024-04-01-metaverse-avatars")
+    day = store.read_digest(archive / "2024-04-01-metaverse-avatars")
     table = trends.method_table(day)
     legend = charts.family_colours(table["family"])
     fig = charts.plot_bars(table, "method", "t", "papers", [legend[f] for f in table["family"]], legend)
     fig.canvas.draw()
     ax = fig.axes[0]
     assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1
-    assert list(legend) == [f for f in trends.family_order() if f in set(table["family"])]  # fixed order and colour
+    assert list(legend) == [f for f in vocab.family_order() if f in set(table["family"])]  # fixed order and colour
 
 
 def test_chinese_labels_render_with_a_cjk_font(archive):  # noqa: F811
@@ -93,7 +93,7 @@ def test_heatmap_of_many_periods_skips_cell_numbers():
 def test_affiliations_chart_shows_institutions_then_countries(archive):  # noqa: F811
     from .test_trends import with_affiliations
 
-    posts = with_affiliations(digest.load_archive(archive, "talking-head"),
+    posts = with_affiliations(store.load_archive(archive, "talking-head"),
                               [["Tsinghua Univ., Beijing, China"], ["CAS ICT"], ["ETH Zürich"], []])
     t = trends.make_trends(posts, posts[-1].date, 90, "talking-head", "T", "en", len(posts) - 1)
     chart = charts.plot_affiliations(t)

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from paperpress import digest
+from paperpress import archive as store
 
 from .fakes.arxiv import FakeArxiv, unused_url
 from .fakes.gemini import FAKE_KEY, FakeGemini
@@ -48,7 +48,7 @@ def test_live_post_with_summaries_figures_and_affiliations(tmp_path, fakes):
     project = make_project(tmp_path)
     result = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)
     assert result.returncode == 0, result.stderr
-    data = digest.read_digest(project / POST)
+    data = store.read_digest(project / POST)
     assert [e.paper.arxiv_id for e in data.entries] == [
         "2403.16510", "2403.11589", "2403.10335", "2403.08764", "2402.16607", "2402.11909"]
     assert data.summariser.startswith("gemini:")
@@ -89,7 +89,7 @@ def test_faults_are_survived(tmp_path, fakes):
     gemini.queue(FakeGemini.error(429, "0.05s"), FakeGemini.error(500))
     result = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)
     assert result.returncode == 0, result.stderr
-    data = digest.read_digest(project / POST)
+    data = store.read_digest(project / POST)
     assert len(data.entries) == 6 and all(e.summary for e in data.entries)
     missing = [e for e in data.entries if e.extras.pdf_status != "ok"]
     assert len(missing) <= 1 and all(e.extras.pdf_status == "missing" for e in missing)
@@ -105,7 +105,7 @@ def test_failed_summary_is_marked_and_a_rerun_fills_it(tmp_path, fakes):
     assert "总结不可用" in text  # the page says so where the summary would be
     filled = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)
     assert filled.returncode == 0, filled.stderr
-    assert all(e.summary for e in digest.read_digest(project / POST).entries)
+    assert all(e.summary for e in store.read_digest(project / POST).entries)
 
 
 def test_unreachable_arxiv_is_one_line_and_writes_nothing(tmp_path, fakes):
@@ -131,6 +131,6 @@ def test_posted_papers_are_not_listed_again(tmp_path, fakes, sample_dir):
     arxiv.set_papers(papers + [{**papers[0], "version": "v2", "listed_on": "2024-04-02"}])
     revised = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", "2024-04-02", env=env)
     assert revised.returncode == 0, revised.stderr
-    data = digest.read_digest(project / "posts" / "2024-04-02-metaverse-avatars")
+    data = store.read_digest(project / "posts" / "2024-04-02-metaverse-avatars")
     assert not data.entries and [p.versioned_id for p in data.updated] == ["2403.16510v2"]
     assert "论文更新" in "\n".join(markdown_outputs(read_post(project / "posts" / "2024-04-02-metaverse-avatars")))

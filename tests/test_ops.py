@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from paperpress import digest
+from paperpress import archive as store, digest
 
 from .helpers import BIN, make_project, read_post, markdown_outputs, run_cli, tree_bytes, write_jsonl
 
@@ -46,10 +46,10 @@ def test_parallel_backfill_equals_one_by_one_runs(tmp_path, relisting):
         one = run_cli(sequential, "run", "--offline", "--sample", str(relisting), "--topic", "nerf", "--date", day)
         assert one.returncode == 0, one.stderr
     assert tree_bytes(parallel / "posts") == tree_bytes(sequential / "posts")
-    second = digest.read_digest(parallel / "posts" / "2024-03-02-nerf")
+    second = store.read_digest(parallel / "posts" / "2024-03-02-nerf")
     assert [e.paper.title for e in second.entries] == ["Gamma"]
     assert [(p.title, p.version) for p in second.updated] == [("Alpha", "v2")]
-    third = digest.read_digest(parallel / "posts" / "2024-03-03-nerf")
+    third = store.read_digest(parallel / "posts" / "2024-03-03-nerf")
     assert [e.paper.title for e in third.entries] == ["Delta"] and not third.updated
     assert "Updated papers" in "\n".join(markdown_outputs(read_post(parallel / "posts" / "2024-03-02-nerf")))
     again = backfill(parallel, relisting, "--jobs", "2")
@@ -108,12 +108,12 @@ def test_posts_dir_that_is_a_file(tmp_path):
 
 def test_corrupt_sidecar_is_skipped_with_a_warning(tmp_path, capsys):
     good = tmp_path / "2024-03-01-nerf"
-    digest.save_digest(digest.Digest(date="2024-03-01", topic_slug="nerf", topic_name="NeRF", language="en",
+    store.save_digest(digest.Digest(date="2024-03-01", topic_slug="nerf", topic_name="NeRF", language="en",
                                      source="sample", summariser="offline", entries=()), str(good))
     bad = tmp_path / "2024-03-02-nerf"
     bad.mkdir()
     (bad / "digest.json").write_text('{"date": "2024-03-02", "topic_slug": ')
-    archive = digest.load_archive(tmp_path, "nerf")
+    archive = store.load_archive(tmp_path, "nerf")
     assert [d.date for d in archive] == ["2024-03-01"]
     assert "skipping unreadable sidecar" in capsys.readouterr().err
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import pytest
 
-from paperpress import digest, sources
+from paperpress import archive as store, digest, sources
 from paperpress.config import PaperpressError
 
 SEED_IDS = ["2403.16510", "2403.11589", "2403.10335", "2403.08764", "2402.16607", "2402.11909"]
@@ -46,7 +46,7 @@ def test_dedupe_across_days_of_the_real_listing(sample_dir, tmp_path):
     updated = 0
     for day in days:
         papers = sources.read_sample(path, dt.date.fromisoformat(day))
-        posted = digest.collect_posted(digest.load_archive(posts, "talking-head", before=day))
+        posted = store.collect_posted(store.load_archive(posts, "talking-head", before=day))
         new, upd = sources.split_new(papers, posted)
         assert not {p.arxiv_id for p in new} & set(posted)
         assert all(p.arxiv_id in posted and p.version not in posted[p.arxiv_id] for p in upd)
@@ -55,7 +55,7 @@ def test_dedupe_across_days_of_the_real_listing(sample_dir, tmp_path):
         fake = digest.Digest(date=day, topic_slug="talking-head", topic_name="t", language="en", source="sample",
                              summariser="offline", entries=tuple(digest.Entry(paper=p) for p in new),
                              updated=tuple(upd))
-        digest.save_digest(fake, str(posts / f"{day}-talking-head"))
+        store.save_digest(fake, str(posts / f"{day}-talking-head"))
     assert len(new_ids) == len(set(new_ids)) == 185  # the README: 185 distinct papers
     assert updated > 0  # revised versions were re-listed on later days
 

@@ -8,16 +8,16 @@ import pytest
 
 from paperpress.config import PaperpressError, Settings, Topic
 from paperpress.records import Entry, Extras, Usage
+from paperpress.text import find_code_urls
+from paperpress.vocab import tag_methods
 from paperpress.summarise import (
     WORKLOAD_NOTE,
     check_summariser,
-    find_code_urls,
     pick_model,
     split_sentences,
     sum_usage,
     summarise_entries,
     summarise_offline,
-    tag_methods,
 )
 from tests.test_gemini import load_papers
 

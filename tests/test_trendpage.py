@@ -10,7 +10,7 @@ import nbformat
 import pytest
 import yaml
 
-from paperpress import site, trendpage, trends
+from paperpress import archive as store, publish, site, trendpage, trends
 
 from .helpers import ROOT, make_project, markdown_outputs, read_post, run_cli
 from .test_trends import SAMPLE_DIR, archive, first_listings, load_trends, make_post, toy_trends  # noqa: F401
@@ -75,9 +75,9 @@ def test_front_matter_and_post_dates(archive, tmp_path):  # noqa: F811
     assert matter == {"title": "趋势 · 元宇宙/虚拟人", "date": "2024-12-07",
                       "description": "元宇宙/虚拟人 方向趋势：方法类别、单位与关键词随时间的变化（37 篇推送，2024-01-24 至 2024-12-07）。",
                       "lang": "zh-Hans", "echo": False, "toc": True, "image": "charts/families.png"}
-    dates = trendpage.list_post_dates(archive, "talking-head", end_date="2024-02-01")
+    dates = store.list_post_dates(archive, "talking-head", end_date="2024-02-01")
     assert dates[0] == "2024-01-24" and all(d <= "2024-02-01" for d in dates)
-    assert trendpage.build_trends_page("nerf", str(ROOT / "topics.yml"), str(archive), str(tmp_path / "trends")) is None
+    assert publish.build_trends_page("nerf", str(ROOT / "topics.yml"), str(archive), str(tmp_path / "trends")) is None
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def project(tmp_path_factory, archive):  # noqa: F811
 @pytest.mark.slow
 def test_trends_page_end_to_end(project, monkeypatch):
     monkeypatch.chdir(project)
-    path = trendpage.build_trends_page("talking-head")  # papermill run 1
+    path = publish.build_trends_page("talking-head")  # papermill run 1
     assert path.as_posix() == "trends/talking-head/index.ipynb"
     nb = nbformat.read(project / path, as_version=4)
     nbformat.validate(nb)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from paperpress import digest, summarise, trends
+from paperpress import archive as store, digest, institutions, trends, vocab
 from paperpress.records import Affiliation, Digest, Entry, Extras, Paper, Summary
 
 from .conftest import ROOT, SAMPLE_DIR
@@ -35,7 +35,7 @@ def build_archive(base: Path) -> Path:
             built = digest.build_digest(date=day, topic=slug, source="sample", sample_path=str(sample),
                                         topics_file=str(ROOT / "topics.yml"), posts_dir=str(posts),
                                         output_dir=str(folder), max_papers=100)
-            digest.save_digest(built, str(folder))
+            store.save_digest(built, str(folder))
     return posts
 
 
@@ -72,16 +72,16 @@ def test_papers_per_month_match_the_data(archive, slug, papers):
 @pytest.mark.parametrize("slug", TOPICS)
 def test_method_families_per_month_match_the_vocabulary(archive, slug):
     t = load_trends(archive, slug)
-    families = {m.tag: m.family for m in summarise.load_methods()}
+    families = {m.tag: m.family for m in vocab.load_methods()}
     direct: dict[tuple[str, str], int] = defaultdict(int)
     for record in first_listings(slug).values():
-        tags = summarise.tag_methods(f"{record['title']}. {record['abstract']}")
+        tags = vocab.tag_methods(f"{record['title']}. {record['abstract']}")
         for family in {families[tag] for tag in tags}:
             direct[(family, record["listed_on"][:7])] += 1
     table = trends.family_over_time(t)
     counted = {(f, m): int(n) for f, row in table.iterrows() for m, n in row.items() if n}
     assert counted == dict(direct)
-    assert list(table.index) == [f for f in trends.family_order() if f in {k[0] for k in direct}]
+    assert list(table.index) == [f for f in vocab.family_order() if f in {k[0] for k in direct}]
 
 
 def test_keyword_aliases_merge_in_archive_counts(archive):
@@ -89,7 +89,7 @@ def test_keyword_aliases_merge_in_archive_counts(archive):
     spellings = {"3dgs", "3d gaussian splatting", "gaussian splatting", "gaussian splattings", "gaussians",
                  "3d gaussians", "gaussian", "gaussian primitives"}
     direct = 0
-    for post in digest.load_archive(archive, "metaverse-avatars"):
+    for post in store.load_archive(archive, "metaverse-avatars"):
         direct += sum(bool(spellings & {k.lower() for k in e.summary.keywords}) for e in post.entries)
     counts = trends.count_terms(t, "keyword")
     assert counts["3d gaussian splatting"] == direct >= 15
@@ -98,7 +98,7 @@ def test_keyword_aliases_merge_in_archive_counts(archive):
 
 
 def test_yake_junk_is_not_counted(archive):
-    day = digest.read_digest(archive / "2024-04-01-metaverse-avatars")
+    day = store.read_digest(archive / "2024-04-01-metaverse-avatars")
     raw = {k for e in day.entries for k in e.summary.keywords}
     # The offline summariser already drops what the stop lists reject; counting drops it again for model keywords.
     assert not {"approach", "directly generating anchor-style", "diffusion for embodied"} & raw
@@ -119,18 +119,18 @@ def test_yake_junk_is_not_counted(archive):
     (["meshes"], "mesh"), (["bodies of work"], ""), (["poses"], "pose"), (["analysis"], "analysis"),
 ])
 def test_keyword_normal_forms(variants, term):
-    assert {trends.normalise_keyword(v) for v in variants} == {term}
+    assert {vocab.normalise_keyword(v) for v in variants} == {term}
 
 
 @pytest.mark.parametrize("junk", ["method", "Framework", "state-of-the-art", "approach", "SOTA", "方法",
                                   "directly generating anchor-style", "diffusion for embodied", "head generation based",
                                   "solution to enable", "2024", "x"])
 def test_stop_list(junk):
-    assert trends.normalise_keyword(junk) == ""
+    assert vocab.normalise_keyword(junk) == ""
 
 
 def test_unknown_chinese_keyword_is_kept_as_written():
-    assert trends.normalise_keyword(" 数字 孪生 ") == "数字孪生"
+    assert vocab.normalise_keyword(" 数字 孪生 ") == "数字孪生"
 
 
 @pytest.mark.parametrize("spellings, name, country", [
@@ -145,7 +145,7 @@ def test_unknown_chinese_keyword_is_kept_as_written():
     (["University of Science & Technology of China", "USTC"], "University of Science and Technology of China", "China"),
 ])
 def test_affiliation_spellings_merge(spellings, name, country):
-    found = {trends.normalise_affiliation(s) for s in spellings}
+    found = {institutions.normalise_affiliation(s) for s in spellings}
     assert found == {trends.Institution(name, country, known=True)}
 
 
@@ -153,19 +153,19 @@ def test_close_but_different_institutions_stay_apart():
     names = ["University of Tokyo", "University of Kyoto", "East China University of Science and Technology",
              "University of Science and Technology of China", "University of Chinese Academy of Sciences",
              "Chinese Academy of Sciences", "Zhejiang Normal University"]
-    assert len({trends.normalise_affiliation(n).name for n in names}) == len(names)
+    assert len({institutions.normalise_affiliation(n).name for n in names}) == len(names)
 
 
 def test_openalex_names_and_countries_are_kept():
-    institution = trends.normalise_affiliation("Universidad de Ejemplo", "https://ror.org/0example", "ES")
+    institution = institutions.normalise_affiliation("Universidad de Ejemplo", "https://ror.org/0example", "ES")
     assert institution == trends.Institution("Universidad de Ejemplo", "Spain", known=True)
-    assert trends.normalise_affiliation("Tsinghua University", "https://ror.org/x", "CN").name == "Tsinghua University"
+    assert institutions.normalise_affiliation("Tsinghua University", "https://ror.org/x", "CN").name == "Tsinghua University"
 
 
 def test_unknown_institutions_keep_the_unit_and_country():
-    found = trends.normalise_affiliation("School of Informatics, Example Normal University, Fuzhou, P.R. China")
+    found = institutions.normalise_affiliation("School of Informatics, Example Normal University, Fuzhou, P.R. China")
     assert found == trends.Institution("Example Normal University", "China")
-    merged = trends.merge_spellings(["Example Normal University", "Example Normal Univ.", "Exmaple Normal University",
+    merged = institutions.merge_spellings(["Example Normal University", "Example Normal Univ.", "Exmaple Normal University",
                                      "Another Normal University"])
     assert len(set(merged.values())) == 2 and merged["Exmaple Normal University"] == merged["Example Normal University"]
 
@@ -184,7 +184,7 @@ def with_affiliations(posts: list[Digest], names: list[list[str]]) -> list[Diges
 
 
 def test_affiliations_and_countries_count_once_per_paper(archive):
-    posts = digest.load_archive(archive, "talking-head")
+    posts = store.load_archive(archive, "talking-head")
     names = [["Tsinghua Univ., Beijing, China", "CAS ICT"],
              ["Institute of Computing Technology, Chinese Academy of Sciences", "ICT, CAS"],
              ["Example Lab of Avatars, Zurich, Switzerland"], ["Exmaple Lab of Avatars"], []]
@@ -254,8 +254,8 @@ def test_recent_trends_reads_two_windows_and_handles_a_first_post(tmp_path):
     posts = tmp_path / "posts"
     days = ["2023-09-01", "2024-01-05", "2024-02-20", "2024-03-10"]
     for i, day in enumerate(days[:-1]):
-        digest.save_digest(make_post(day, [["nerf"]], 10 * i), str(posts / f"{day}-toy"))
-    digest.save_digest(make_post("2024-03-01", [["x"]], 90, slug="other"), str(posts / "2024-03-01-other"))
+        store.save_digest(make_post(day, [["nerf"]], 10 * i), str(posts / f"{day}-toy"))
+    store.save_digest(make_post("2024-03-01", [["x"]], 90, slug="other"), str(posts / "2024-03-01-other"))
     today = make_post(days[-1], [["3dgs"]], 50)
     recent = trends.recent_trends(today, str(posts), window_days=60)
     assert recent.post_dates == ("2024-01-05", "2024-02-20", "2024-03-10")  # 2023 is outside both windows

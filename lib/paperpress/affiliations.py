@@ -8,9 +8,8 @@ from typing import Sequence
 
 import requests
 
-from .config import Settings
+from .config import USER_AGENT, Settings
 from .records import Affiliation, Paper
-from .arxiv_api import USER_AGENT
 
 log = logging.getLogger(__name__)
 

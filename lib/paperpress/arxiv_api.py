@@ -19,10 +19,9 @@ from filelock import FileLock
 from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from . import __version__
-from .config import DEFAULT_ARXIV_API_URL, PaperpressError, Settings, Topic
+from .config import DEFAULT_ARXIV_API_URL, USER_AGENT, PaperpressError, Settings, Topic
 from .records import Paper
-from .sources import clean_text
+from .text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,6 @@ log = logging.getLogger(__name__)
 # Retry-After, spaces retries only by its delay and hides opensearch:totalResults (so an empty page
 # looks like an empty day). We keep the package's Atom parser, Result records and sort names.
 
-USER_AGENT = f"paperpress/{__version__} (daily arXiv digest; python-requests/{requests.__version__})"
 PAGE_SIZE = 100  # results per request; arXiv allows 2000, but big pages are slow and flaky
 API_TRIES = 4
 API_TIMEOUT = (10.0, 60.0)  # connect, read (s): arXiv can take a while to build a page

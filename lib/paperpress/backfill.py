@@ -187,9 +187,9 @@ def run_backfill(args: argparse.Namespace) -> int:
     results.sort(key=lambda r: r.date)
     print_summary(results)
     if not args.no_trends and any(r.status in ("posted", "partial") for r in results):
-        from .cli import build_trends_page
+        from .publish import rebuild_trends
 
-        if build_trends_page(args, topic.slug):
+        if rebuild_trends(topic.slug, args.topics_file, args.posts_dir, args.trends_dir):
             return 1
     if any(r.status in ("failed", "interrupted") for r in results):
         return 130 if any(r.status == "interrupted" for r in results) else 1

@@ -7,12 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, publish
 from .config import PaperpressError, find_topic, load_settings, load_topics, parse_date
+from .publish import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, SEVERITY, rebuild_trends, report_failure
 from .summarise import check_summariser
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
-SEVERITY = [EXIT_OK, EXIT_PARTIAL, EXIT_FAILED, EXIT_USAGE]  # least to most serious
 EPILOG = """exit codes: 0 done (or an empty day), 1 the notebook failed (no post written),
 2 bad input or environment (nothing written), 3 post written but some summaries are missing (rerun to fill)"""
 
@@ -118,8 +116,7 @@ def run_post(args: argparse.Namespace) -> int:
     """`paperpress run`: one post, written only when the whole notebook succeeded."""
     topic, _settings = check_inputs(args)  # before the heavy imports: bad input fails fast
 
-    from . import publish
-    from .digest import read_digest
+    from .archive import read_digest
 
     name = f"{args.date}-{topic.slug}"
     final = Path(args.posts_dir) / name
@@ -136,32 +133,11 @@ def run_post(args: argparse.Namespace) -> int:
         return report_failure(exc, args.template)
     missing = sum(e.summary is None for e in result.entries)
     print(f"paperpress: wrote {final / 'index.ipynb'} ({len(result.entries)} papers, {len(result.updated)} updated)")
-    code = EXIT_OK if args.no_trends else build_trends_page(args, topic.slug)
+    code = EXIT_OK if args.no_trends else rebuild_trends(topic.slug, args.topics_file, args.posts_dir, args.trends_dir)
     if missing:
         print(f"paperpress: {missing} summaries unavailable; rerun to fill them", file=sys.stderr)
         return max(code, EXIT_PARTIAL, key=SEVERITY.index)
     return code
-
-
-def report_failure(exc, what: str) -> int:
-    """A failed notebook cell: a PaperpressError in the kernel is bad input (exit 2), anything else exit 1."""
-    if exc.ename == "PaperpressError":
-        raise PaperpressError(exc.evalue) from None
-    print(f"paperpress: error: {what} failed at {exc}", file=sys.stderr)
-    return EXIT_FAILED
-
-
-def build_trends_page(args: argparse.Namespace, slug: str) -> int:
-    """Rebuild one topic's trends page from its posts; a failure is reported, never hides a post."""
-    from . import publish, trendpage
-
-    try:
-        page = trendpage.build_trends_page(slug, args.topics_file, args.posts_dir, args.trends_dir)
-    except publish.RunFailed as exc:
-        return report_failure(exc, f"trends page of {slug}")
-    if page:
-        print(f"paperpress: wrote {page}")
-    return EXIT_OK
 
 
 def trends_command(args: argparse.Namespace) -> int:
@@ -169,7 +145,7 @@ def trends_command(args: argparse.Namespace) -> int:
     slugs = list(load_topics(args.topics_file)) if args.all_topics else [args.topic]
     worst = EXIT_OK
     for slug in slugs:
-        worst = max(worst, build_trends_page(args, slug), key=SEVERITY.index)
+        worst = max(worst, rebuild_trends(slug, args.topics_file, args.posts_dir, args.trends_dir), key=SEVERITY.index)
     return worst
 
 

@@ -15,10 +15,22 @@ import yaml
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from . import __version__
+
 ARXIV_FIRST_DAY = dt.date(1991, 8, 14)
 DEFAULT_ARXIV_API_URL = "https://export.arxiv.org/api/query"
 DEFAULT_OPENALEX_URL = "https://api.openalex.org"
 DEFAULT_MODEL = "gemini-3.5-flash-lite"
+# Named in every request to arXiv and OpenAlex: both ask clients to identify themselves.
+USER_AGENT = f"paperpress/{__version__} (daily arXiv digest)"
+# Days of the trailing window of a post's archive section and of rising/fading terms (trends pages too).
+TRENDS_WINDOW_DAYS = 90
+
+
+NO_KEY_MESSAGE = (
+    "no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment or in .env, "
+    "or use --offline (the offline summariser)"
+)
 
 
 class PaperpressError(Exception):
@@ -228,3 +240,9 @@ def read_gemini_numbers(env: Mapping[str, str]) -> dict[str, int | float]:
             raise PaperpressError(f"{name} must be a {'whole ' if kind is int else ''}number >= {least} (got '{env[name]}')")
         found[field_name] = value
     return found
+
+
+def require_key(settings: Settings) -> None:
+    """Raise the one-line 'how to set the key' error when no Gemini key is configured."""
+    if not settings.has_key:
+        raise PaperpressError(NO_KEY_MESSAGE)

@@ -3,35 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from . import sources, summarise
+from .archive import collect_posted, load_archive, save_digest  # noqa: F401 - save_digest: the template calls digest.save_digest
 from .config import PaperpressError, Settings, find_topic, find_topics_file, load_settings, load_topics, parse_date
 from .records import Digest, Entry, Extras
-
-SIDECAR = "digest.json"
-
-
-def load_archive(posts_dir: str | Path, topic_slug: str, before: str | None = None) -> list[Digest]:
-    """Digests of earlier posts of a topic (their sidecars), oldest first; a corrupt one is skipped with a warning."""
-    digests = []
-    # Post folders are named <date>-<slug>: pick by name, so other topics' and later days' sidecars stay unparsed.
-    for path in sorted(Path(posts_dir).glob(f"????-??-??-{topic_slug}/{SIDECAR}")):
-        if before is not None and path.parent.name[:10] >= before:
-            continue
-        try:
-            digest = Digest.model_validate_json(path.read_bytes())
-        except (OSError, ValidationError, ValueError) as exc:
-            print(f"paperpress: warning: skipping unreadable sidecar {path} ({type(exc).__name__})", file=sys.stderr)
-            continue
-        if digest.topic_slug == topic_slug and (before is None or digest.date < before):
-            digests.append(digest)
-    return sorted(digests, key=lambda d: d.date)
-
 
 def list_earlier_runs(folder: Path, topic_slug: str, date: str) -> list[Path]:
     """Markers of earlier days of this topic that a parallel backfill still has in flight."""
@@ -88,15 +66,6 @@ def claim_papers(pending_dir: str, topic_slug: str, date: str, papers: list) -> 
     path.with_suffix(".tmp").replace(path)
 
 
-def collect_posted(archive: list[Digest]) -> dict[str, set[str]]:
-    """arXiv id → versions already posted (as new or as updated) in the archive."""
-    posted: dict[str, set[str]] = {}
-    for digest in archive:
-        for paper in [e.paper for e in digest.entries] + list(digest.updated):
-            posted.setdefault(paper.arxiv_id, set()).add(paper.version)
-    return posted
-
-
 def build_digest(
     date: str,
     topic: str,
@@ -149,22 +118,3 @@ def build_digest(
         updated=tuple(updated),
         usage=summarise.sum_usage(entries),
     )
-
-
-def save_digest(digest: Digest, output_dir: str) -> Path | None:
-    """Write the sidecar (the archive that trends and de-duplication read); nothing without a folder."""
-    if not output_dir:
-        return None
-    path = Path(output_dir) / SIDECAR
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps(digest.model_dump(mode="json"), ensure_ascii=False, sort_keys=True, indent=1)
-    path.write_text(data + "\n", encoding="utf-8")
-    return path
-
-
-def read_digest(folder: str | Path) -> Digest:
-    """The sidecar of a post folder."""
-    try:
-        return Digest.model_validate_json((Path(folder) / SIDECAR).read_bytes())
-    except (OSError, ValidationError, ValueError) as exc:
-        raise PaperpressError(f"{Path(folder) / SIDECAR}: unreadable sidecar ({type(exc).__name__})") from exc

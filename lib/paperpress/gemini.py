@@ -22,8 +22,9 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from pydantic import ValidationError
 
-from .config import Settings
+from .config import Settings, require_key
 from .records import Entry, Extras, Paper, Summary, Usage
+from .vocab import tag_methods
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -270,8 +271,6 @@ def is_grounded_url(url: str, sources: Sequence[str]) -> bool:
 
 def ground_summary(summary: Summary, paper: Paper, extras: Extras) -> Summary:
     """Drop affiliations and links the sources do not show; map method names to the vocabulary."""
-    from .summarise import tag_methods  # summarise imports this module lazily: no cycle at import time
-
     known = [a.name for a in extras.affiliations]
     affiliations = [a for a in summary.affiliations if is_grounded_affiliation(a, extras.first_page, known)]
     sources = [paper.abstract, paper.comment or "", extras.first_page, *extras.code_urls]
@@ -557,13 +556,6 @@ def run_coroutine(make: Callable[[], Awaitable[T]]) -> T:
 
 
 # -- entry point ---------------------------------------------------------------------------------
-
-
-def require_key(settings: Settings) -> None:
-    """Raise the one-line 'how to set the key' error when there is no key."""
-    from .summarise import check_summariser
-
-    check_summariser("gemini", settings)
 
 
 def summarise_with_gemini(entries: Sequence[Entry], language: str, settings: Settings, model: str) -> list[Entry]:

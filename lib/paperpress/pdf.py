@@ -19,10 +19,10 @@ from PIL import Image
 from pypdf import PdfReader
 
 from .affiliations import find_affiliations
+from .arxiv_api import ArxivClient, client_for
 from .config import Settings
 from .records import Extras, Figure, Paper
-from .arxiv_api import ArxivClient, client_for
-from .summarise import find_code_urls
+from .text import find_code_urls
 
 log = logging.getLogger(__name__)
 

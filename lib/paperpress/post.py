@@ -3,42 +3,17 @@
 from __future__ import annotations
 
 import html
-import re
 from typing import Iterable
 
 import pandas as pd
 
 from . import trends
+from .archive import write_front_matter
 from .config import load_labels
-from .publish import write_front_matter
 from .records import Digest, Entry, Paper, Summary
-
-# Pandoc/CommonMark markup characters anywhere in a line; a backslash makes each literal.
-MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#!|$~^@])")
-# Markup that only counts at the start of a block: list markers, quotes, definitions.
-MD_LEADING = re.compile(r"^(\d*)([-+:.)])(?=\s|$)")  # ">" is an entity by then
+from .text import escape_md, link
 
 LABELS = load_labels("post")  # data/labels.yml
-
-
-def escape_md(text: str | None) -> str:
-    """Outside text as literal Markdown: one line, markup escaped, no raw HTML."""
-    flat = MD_SPECIAL.sub(r"\\\1", " ".join((text or "").split()))
-    return html.escape(MD_LEADING.sub(r"\1\\\2", flat), quote=False)
-
-
-def safe_url(url: str) -> str:
-    """An http(s) URL fit for a Markdown link target, or '' for anything else."""
-    url = url.strip()
-    if not re.match(r"^https?://[^\s<>\"'()\\]+$", url):
-        return ""
-    return url
-
-
-def link(text: str, url: str) -> str:
-    """A Markdown link with escaped text, or the escaped text alone when the URL is not http(s)."""
-    target = safe_url(url)
-    return f"[{escape_md(text)}]({target})" if target else escape_md(text)
 
 
 def summariser_label(digest: Digest) -> str:

@@ -12,9 +12,11 @@ import nbformat
 import yaml
 from nbformat.v4 import new_raw_cell
 
-from .config import PaperpressError
+from .archive import FRONT_MATTER, list_post_dates
+from .config import TRENDS_WINDOW_DAYS, PaperpressError, find_topic, load_topics
 
-FRONT_MATTER = "front-matter.json"  # handed from the kernel to `paperpress run`, not published
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+SEVERITY = [EXIT_OK, EXIT_PARTIAL, EXIT_FAILED, EXIT_USAGE]  # least to most serious
 
 
 class RunFailed(Exception):
@@ -93,15 +95,6 @@ def finalise_notebook(nb, matter: dict, output_path: str) -> list[str]:
     return warnings
 
 
-def write_front_matter(output_dir: str, build, image: str) -> None:
-    """Write a page's front matter for finish_post: build(image or None) as JSON; nothing without a folder."""
-    if not output_dir:
-        return
-    found = image if (Path(output_dir) / image).is_file() else None
-    data = json.dumps(build(found), ensure_ascii=False, indent=1)
-    (Path(output_dir) / FRONT_MATTER).write_text(data, encoding="utf-8")
-
-
 def publish_folder(staging: Path, final: Path) -> None:
     """Move the finished folder into place, replacing an older one of the same name."""
     old = final.with_name(f".{final.name}.old")
@@ -143,3 +136,45 @@ def staging_folder(work: Path, name: str):
             yield staging
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def report_failure(exc: RunFailed, what: str) -> int:
+    """A failed notebook cell: a PaperpressError in the kernel is bad input (exit 2), anything else exit 1."""
+    if exc.ename == "PaperpressError":
+        raise PaperpressError(exc.evalue) from None
+    print(f"paperpress: error: {what} failed at {exc}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def build_trends_page(topic_slug: str, topics_file: str = "topics.yml", posts_dir: str = "posts",
+                      trends_dir: str = "trends", template: str = "notebooks/trends.ipynb",
+                      window_days: int = TRENDS_WINDOW_DAYS, end_date: str = "") -> Path | None:
+    """Execute the trends template for a topic into trends_dir/<slug>/index.ipynb; None when it has no posts.
+
+    Written only when the whole notebook succeeded (staging folder, then a swap), like a post; a
+    failing cell raises RunFailed (cell index, error name and value) and leaves the old page.
+    """
+    topic = find_topic(load_topics(topics_file), topic_slug, topics_file)
+    if not list_post_dates(posts_dir, topic.slug, end_date):
+        return None  # checked before a kernel starts: a topic without posts has no page
+    if not Path(template).is_file():
+        raise PaperpressError(f"{template}: trends template not found (run from the project folder)")
+    final = Path(trends_dir) / topic.slug
+    work = Path(trends_dir).parent / ".paperpress"  # beside trends/, so the final rename stays on one disk
+    with staging_folder(work, f"trends-{topic.slug}") as staging:
+        parameters = {"topic": topic.slug, "topics_file": str(topics_file), "posts_dir": str(posts_dir),
+                      "output_dir": staging.as_posix(), "window_days": window_days, "end_date": end_date}
+        execute_template(template, staging, parameters)
+        finish_post(staging, final)
+    return final / "index.ipynb"
+
+
+def rebuild_trends(slug: str, topics_file: str, posts_dir: str, trends_dir: str) -> int:
+    """Rebuild one topic's trends page from its posts; a failure is reported (exit code), never hides a post."""
+    try:
+        page = build_trends_page(slug, topics_file, posts_dir, trends_dir)
+    except RunFailed as exc:
+        return report_failure(exc, f"trends page of {slug}")
+    if page:
+        print(f"paperpress: wrote {page}")
+    return EXIT_OK

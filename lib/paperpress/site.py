@@ -28,6 +28,7 @@ import pypandoc
 import yaml
 
 from .config import PaperpressError
+from .text import escape_md
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +320,7 @@ def convert_output(output: nbformat.NotebookNode, stem: str, alt: str | None, ou
     for mime, suffix in IMAGE_TYPES.items():
         if mime in data:
             name = write_image(data[mime], mime, f"{stem}.{suffix}", out_dir)
-            return f"![{escape_markdown(pick_alt(output, mime, alt))}]({name})"
+            return f"![{escape_md(pick_alt(output, mime, alt))}]({name})"
     if "text/plain" in data:
         return fence(to_text(data["text/plain"]), "")
     return ""
@@ -344,12 +345,6 @@ def pick_alt(output: nbformat.NotebookNode, mime: str, alt: str | None) -> str:
     metadata = output.get("metadata", {})
     per_mime = metadata.get(mime) if isinstance(metadata.get(mime), dict) else {}
     return str(metadata.get("alt") or per_mime.get("alt") or alt or "figure")
-
-
-def escape_markdown(text: str) -> str:
-    """Escape text for use as Markdown inline content (image alt text)."""
-    text = " ".join(text.split())
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|$&~^\"'])", r"\\\1", text)
 
 
 def fence(text: str, info: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from importlib import resources
 from pathlib import Path
 from typing import Iterable
@@ -13,13 +12,9 @@ from pydantic import ValidationError
 
 from .config import PaperpressError, Settings, Topic
 from .records import Paper, make_urls
+from .text import clean_text
 
 SEED_SAMPLE = "seed-2024-04-01.jsonl"
-
-
-def clean_text(text: str | None) -> str:
-    """Collapse arXiv's hard-wrapped whitespace into single spaces."""
-    return re.sub(r"\s+", " ", text or "").strip()
 
 
 def parse_sample_line(obj: dict) -> Paper:

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import re
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-
-from .config import PaperpressError, Settings, Topic, read_data
+from .config import PaperpressError, Settings, Topic, require_key
 from .records import Conclusion, Entry, Extras, Paper, Summary, Usage
-
-NO_KEY_MESSAGE = (
-    "no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment or in .env, "
-    "or use --offline (the offline summariser)"
-)
+from .text import find_code_urls
+from .vocab import normalise_keyword, tag_methods
 
 # Cue phrases that place a sentence in the structured reading; first match order matters.
 CUES = {
@@ -24,39 +18,12 @@ CUES = {
     r"|\bhowever\b|\b(suffer|struggle|fail|limited|lack)",
     "results": r"\b(experiments?|results?|demonstrat\w*|outperform\w*|state-of-the-art|sota|achiev\w*|evaluat\w*|show that)\b",
 }
-URL = re.compile(r"https?://[^\s{}<>\"'\\]+")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"(\[])")
 
 WORKLOAD_NOTE = {
     "en": "Not assessed: the offline extractive summariser reads only the abstract.",
     "zh": "未评估：离线抽取式摘要器只读取摘要。",
 }
-
-
-@dataclass(frozen=True)
-class Method:
-    """One entry of the method vocabulary."""
-
-    tag: str
-    family: str
-    pattern: re.Pattern
-
-
-@functools.cache
-def load_methods() -> tuple[Method, ...]:
-    """The curated method vocabulary (data/methods.yml) with compiled alias patterns."""
-    data = read_data("methods.yml")
-    methods = []
-    for item in data["methods"]:
-        aliases = sorted({item["tag"].lower(), *(a.lower() for a in item["aliases"])}, key=len, reverse=True)
-        alt = "|".join(re.escape(a) for a in aliases)
-        methods.append(Method(item["tag"], item["family"], re.compile(rf"(?<![\w-])({alt})(?![\w-])", re.I)))
-    return tuple(methods)
-
-
-def tag_methods(text: str) -> list[str]:
-    """Method tags whose aliases occur in the text, in vocabulary order."""
-    return [m.tag for m in load_methods() if m.pattern.search(text)]
 
 
 def split_sentences(text: str) -> list[str]:
@@ -68,8 +35,6 @@ def extract_keywords(text: str, top: int = 8) -> list[str]:
     """Key phrases by YAKE (lower score = more relevant), lower-cased, each once, none the stop lists reject."""
     import yake  # imported here: it is slow to import and only the offline path needs it
 
-    from .trends import normalise_keyword  # here: trends imports this module
-
     extractor = yake.KeywordExtractor(lan="en", n=3, dedup_lim=0.7, top=top * 3)
     seen: list[str] = []
     for phrase, _score in sorted(extractor.extract_keywords(text), key=lambda kv: (kv[1], kv[0])):
@@ -78,18 +43,6 @@ def extract_keywords(text: str, top: int = 8) -> list[str]:
         if normalise_keyword(phrase) and not any(phrase in kept or kept in phrase for kept in seen):
             seen.append(phrase)
     return seen[:top]
-
-
-def find_code_urls(*texts: str | None) -> list[str]:
-    """Code and project links that occur in the given texts (never invented)."""
-    urls: list[str] = []
-    for text in texts:
-        for url in URL.findall(text or ""):
-            url = url.rstrip(".,;:)]")
-            if url not in urls:
-                urls.append(url)
-    code = [u for u in urls if re.search(r"github\.com|gitlab\.com|huggingface\.co|github\.io", u)]
-    return code or urls
 
 
 def score_sentences(sentences: Sequence[str], keywords: Sequence[str], title: str) -> list[float]:
@@ -164,8 +117,8 @@ def check_summariser(summariser: str, settings: Settings) -> None:
     """Raise the one-line user error a summariser would (unknown name, no key); call it before any work."""
     if summariser not in ("offline", "gemini"):
         raise PaperpressError(f"unknown summariser '{summariser}' (use 'offline' or 'gemini')")
-    if summariser == "gemini" and not settings.has_key:
-        raise PaperpressError(NO_KEY_MESSAGE)
+    if summariser == "gemini":
+        require_key(settings)
 
 
 def pick_model(topic: Topic, settings: Settings, override: str | None = None) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pandas as pd
 
 from . import charts, post, trends
-from .config import PaperpressError, find_topic, load_labels, load_topics
+from .archive import write_front_matter
+from .config import load_labels
+from .text import escape_md
 from .trends import Trends
 
 LABELS = load_labels("trends")  # data/labels.yml
@@ -153,9 +152,9 @@ def read_families(t: Trends, papers: int) -> str:
     family, n = families.index[0], int(families.iloc[0])
     pct = round(100 * n / papers)
     if len(families) == 1:
-        return words["r_family_only"].format(family=post.escape_md(family), n=n, pct=pct)
-    second = f"{post.escape_md(families.index[1])} ({int(families.iloc[1])})"
-    return words["r_family"].format(family=post.escape_md(family), n=n, pct=pct, second=second)
+        return words["r_family_only"].format(family=escape_md(family), n=n, pct=pct)
+    second = f"{escape_md(families.index[1])} ({int(families.iloc[1])})"
+    return words["r_family"].format(family=escape_md(family), n=n, pct=pct, second=second)
 
 
 def read_windows(t: Trends) -> str:
@@ -169,13 +168,13 @@ def read_windows(t: Trends) -> str:
     grown = trends.sort_changes(compared[compared["change"] > 0], ascending=False)
     if len(grown):
         row = grown.iloc[0]
-        clauses.append(words["r_family_change"].format(family=post.escape_md(row["term"]), before=row["share before"],
+        clauses.append(words["r_family_change"].format(family=escape_md(row["term"]), before=row["share before"],
                                                        now=row["share now"]))
     rising, fading = trends.rising_terms(t, top=1), trends.fading_terms(t, top=1)
     for table, key in ((rising, "r_rising"), (fading, "r_fading")):
         if len(table):
             row = table.iloc[0]
-            clauses.append(words[key].format(term=post.escape_md(row["term"]), now=row["now"], before=row["before"],
+            clauses.append(words[key].format(term=escape_md(row["term"]), now=row["now"], before=row["before"],
                                              change=row["change"]))
     if not len(rising) and not len(fading):
         clauses.append(words["r_nothing"].format(n=trends.MIN_PAPERS))
@@ -189,11 +188,11 @@ def read_affiliations(t: Trends) -> str:
     affiliations = trends.count_terms(t, "affiliation")
     if not len(affiliations):
         return words["r_no_affiliation"]
-    name, n = post.escape_md(affiliations.index[0]), int(affiliations.iloc[0])
+    name, n = escape_md(affiliations.index[0]), int(affiliations.iloc[0])
     countries = trends.count_terms(t, "country")
     if not len(countries):
         return words["r_affiliation_nc"].format(name=name, n=n)
-    return words["r_affiliation"].format(name=name, n=n, k=len(countries), country=post.escape_md(countries.index[0]),
+    return words["r_affiliation"].format(name=name, n=n, k=len(countries), country=escape_md(countries.index[0]),
                                          m=int(countries.iloc[0]))
 
 
@@ -225,13 +224,6 @@ def show_keywords(t: Trends, output_dir: str = "") -> None:
 # --- building the page ----------------------------------------------------------------------------
 
 
-def list_post_dates(posts_dir: str | Path, topic_slug: str, end_date: str = "") -> list[str]:
-    """Dates of a topic's posts that have a sidecar, up to end_date (from folder names: nothing is parsed)."""
-    pattern = re.compile(rf"^(\d{{4}}-\d{{2}}-\d{{2}})-{re.escape(topic_slug)}$")
-    dates = [m.group(1) for p in Path(posts_dir).glob("*/") if (m := pattern.match(p.name)) and (p / "digest.json").is_file()]
-    return sorted(d for d in dates if not end_date or d <= end_date)
-
-
 def build_front_matter(t: Trends, image: str | None) -> dict:
     """Front matter of a trends page: title, date of the latest post, description, lang, image."""
     words = words_of(t)
@@ -250,32 +242,5 @@ def build_front_matter(t: Trends, image: str | None) -> dict:
 
 
 def save_front_matter(t: Trends, output_dir: str) -> None:
-    """Notebook cell: write the page's front matter (JSON) for build_trends_page; nothing without a folder."""
-    from .publish import write_front_matter
-
+    """Notebook cell: write the page's front matter (JSON) for publish.build_trends_page; nothing without a folder."""
     write_front_matter(output_dir, lambda image: build_front_matter(t, image), "charts/families.png")
-
-
-def build_trends_page(topic_slug: str, topics_file: str = "topics.yml", posts_dir: str = "posts",
-                      trends_dir: str = "trends", template: str = "notebooks/trends.ipynb",
-                      window_days: int = trends.WINDOW_DAYS, end_date: str = "") -> Path | None:
-    """Execute the trends template for a topic into trends_dir/<slug>/index.ipynb; None when it has no posts.
-
-    Written only when the whole notebook succeeded (staging folder, then a swap), like a post; a
-    failing cell raises publish.RunFailed (cell index, error name and value) and leaves the old page.
-    """
-    from . import publish
-
-    topic = find_topic(load_topics(topics_file), topic_slug, topics_file)
-    if not list_post_dates(posts_dir, topic.slug, end_date):
-        return None  # checked before a kernel starts: a topic without posts has no page
-    if not Path(template).is_file():
-        raise PaperpressError(f"{template}: trends template not found (run from the project folder)")
-    final = Path(trends_dir) / topic.slug
-    work = Path(trends_dir).parent / ".paperpress"  # beside trends/, so the final rename stays on one disk
-    with publish.staging_folder(work, f"trends-{topic.slug}") as staging:
-        parameters = {"topic": topic.slug, "topics_file": str(topics_file), "posts_dir": str(posts_dir),
-                      "output_dir": staging.as_posix(), "window_days": window_days, "end_date": end_date}
-        publish.execute_template(template, staging, parameters)
-        publish.finish_post(staging, final)
-    return final / "index.ipynb"

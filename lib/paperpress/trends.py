@@ -3,253 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import pandas as pd
-from rapidfuzz import fuzz, process
-
-from . import digest as digests
-from .config import read_data
+from .archive import load_archive
+from .config import TRENDS_WINDOW_DAYS
+from .institutions import Institution, merge_spellings, normalise_affiliation
 from .records import Affiliation, Digest, Entry
-from .summarise import load_methods
+from .vocab import family_order, method_families, normalise_keyword
 
-WINDOW_DAYS = 90  # trailing window of a post's archive section, and of rising/fading terms
+WINDOW_DAYS = TRENDS_WINDOW_DAYS  # trailing window of a post's archive section, and of rising/fading terms
 MIN_PAPERS = 2  # a term rises (or fades) only with at least this many papers in the window it is strong in
 MAX_WEEKLY_DAYS = 182  # spans up to about half a year are counted per week, longer ones per month
 KINDS = ("keyword", "method", "family", "affiliation", "country")
-CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
-BRACKETED = re.compile(r"^(.+?)\s*[(（]\s*(.+?)\s*[)）]$")
-SLASHED = re.compile(r"^(.+?)\s*[/／|]\s*(.+)$")
-EDGE_PUNCT = " \t\"'“”‘’`.,;:!?*()[]{}<>（）【】《》、，。；：！？"
-
-
-# --- keywords -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KeywordRules:
-    """The keyword data file, ready to use: aliases by normal form, stop lists, plural rules."""
-
-    aliases: dict[str, str]
-    chinese: dict[str, str]
-    stop_terms: frozenset[str]
-    stop_words: frozenset[str]
-    keep: frozenset[str]
-    irregular: dict[str, str]
-
-
-@functools.cache
-def load_keyword_rules() -> KeywordRules:
-    """Keyword aliases, Chinese terms and stop lists (data/keywords.yml), in normal form."""
-    data = read_data("keywords.yml")
-    plain = KeywordRules({}, {}, frozenset(), frozenset(), frozenset(data["singular"]["keep"]),
-                         dict(data["singular"]["irregular"]))
-    aliases: dict[str, str] = {}
-    for canonical, others in data["aliases"].items():
-        target = shape_keyword(canonical, plain)
-        for alias in [canonical, *others]:
-            aliases[shape_keyword(alias, plain)] = target
-    chinese = {squeeze_cjk(k): aliases.get(shape_keyword(v, plain), shape_keyword(v, plain))
-               for k, v in data["chinese"].items()}
-    stop_terms = frozenset(shape_keyword(t, plain) for t in data["stop_terms"]) | frozenset(map(clean_text, data["stop_terms"]))
-    return KeywordRules(aliases, chinese, stop_terms, frozenset(data["stop_words"]), plain.keep, plain.irregular)
-
-
-def clean_text(term: str) -> str:
-    """Lower case, single spaces, one kind of hyphen, no quotes or punctuation at the ends."""
-    text = " ".join(str(term).lower().replace("‐", "-").replace("–", "-").replace("—", "-").split())
-    return text.strip(EDGE_PUNCT)
-
-
-def squeeze_cjk(term: str) -> str:
-    """The lookup form of a Chinese term: cleaned, without spaces (Chinese writes none)."""
-    return clean_text(term).replace(" ", "")
-
-
-def singularise(word: str, rules: KeywordRules) -> str:
-    """The singular of an English word by the usual suffix rules, with the data file's exceptions."""
-    if word in rules.irregular:
-        return rules.irregular[word]
-    if word in rules.keep or len(word) <= 3 or not re.fullmatch(r"[a-z][a-z-]*", word):
-        return word  # abbreviations ("sds", "3dgs") and non-words keep their final s
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("sses", "ches", "shes", "xes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith(("ss", "us", "is", "ics")):
-        return word[:-1]
-    return word
-
-
-def shape_keyword(term: str, rules: KeywordRules) -> str:
-    """A keyword cleaned, with its last word singular (the head noun of an English phrase)."""
-    words = clean_text(term).split(" ")
-    return " ".join([*words[:-1], singularise(words[-1], rules)])
-
-
-def pick_english(term: str) -> str:
-    """The English side of a bilingual keyword ("扩散模型 (diffusion model)"); the outer side of "long (ABBR)"."""
-    match = BRACKETED.match(term.strip()) or SLASHED.match(term.strip())
-    if not match:
-        return term
-    first, second = match.groups()
-    if CJK.search(first) and not CJK.search(second) and re.search(r"[A-Za-z]{2}", second):
-        return second
-    if CJK.search(second) and not CJK.search(first) and re.search(r"[A-Za-z]{2}", first):
-        return first
-    return first if BRACKETED.match(term.strip()) and not CJK.search(term) else term
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def normalise_keyword(term: str) -> str:
-    """A keyword in its counting form (lower case, singular, aliases merged); '' when it says nothing."""
-    rules = load_keyword_rules()
-    text = pick_english(str(term))
-    if CJK.search(text):
-        key = squeeze_cjk(text)
-        text = rules.chinese.get(key, key)
-    shaped = shape_keyword(text, rules)
-    if shaped in rules.aliases:
-        return rules.aliases[shaped]  # a known term is kept even when it holds a stop word
-    if not shaped or shaped in rules.stop_terms or clean_text(text) in rules.stop_terms or shaped.isdigit():
-        return ""
-    if len(shaped) < 2 or any(word in rules.stop_words for word in shaped.split(" ")):
-        return ""
-    return shaped
-
-
-# --- affiliations ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Institution:
-    """An institution in its counting form: a name and a country name ('' when unknown)."""
-
-    name: str
-    country: str = ""
-    known: bool = False  # from OpenAlex or the data file (unknown ones may still merge by spelling)
-
-
-@dataclass(frozen=True)
-class InstitutionRules:
-    """The affiliation data file, ready to use: institutions by key and ROR id, countries, cutoff."""
-
-    by_key: dict[str, Institution]
-    by_ror: dict[str, Institution]
-    keys: tuple[str, ...]
-    countries: dict[str, str]  # ISO code → name
-    country_keys: dict[str, str]  # key of a printed country name → country name
-    abbreviations: dict[str, str]
-    cutoff: float
-
-
-def institution_key(name: str, abbreviations: dict[str, str]) -> str:
-    """The matching form of an institution name: lower case, no punctuation, abbreviations expanded."""
-    text = name.lower().replace("&", " and ").replace("'", "").replace("’", "")
-    words = re.sub(r"[^\w\s]", " ", text).split()
-    words = [abbreviations.get(w, w) for w in words]
-    return " ".join(words[1:] if words[:1] == ["the"] and len(words) > 1 else words)
-
-
-def sorted_key(key: str) -> str:
-    """A key with its words sorted, so "CAS ICT" meets "ICT, CAS"."""
-    return " ".join(sorted(key.split()))
-
-
-@functools.cache
-def load_institutions() -> InstitutionRules:
-    """Institutions, aliases and countries of data/affiliations.yml, keyed for matching."""
-    data = read_data("affiliations.yml")
-    abbreviations = {str(k): str(v) for k, v in data["abbreviations"].items()}
-    countries = {code: item["name"] for code, item in data["countries"].items()}
-    country_keys = {institution_key(alias, {}): item["name"]
-                    for item in data["countries"].values() for alias in [item["name"], *item["aliases"]]}
-    by_key: dict[str, Institution] = {}
-    by_ror: dict[str, Institution] = {}
-    for item in data["institutions"]:
-        institution = Institution(item["name"], countries.get(item.get("country", ""), ""), known=True)
-        for alias in [item["name"], *item.get("aliases", [])]:
-            key = institution_key(str(alias), abbreviations)
-            by_key.setdefault(key, institution)
-            by_key.setdefault(sorted_key(key), institution)
-        if item.get("ror"):
-            by_ror[item["ror"]] = institution
-    return InstitutionRules(by_key, by_ror, tuple(by_key), countries, country_keys, abbreviations,
-                            float(data["fuzzy_cutoff"]))
-
-
-def match_institution(name: str, rules: InstitutionRules) -> Institution | None:
-    """The data file's institution for a name: exact alias, word order, then a close spelling."""
-    key = institution_key(name, rules.abbreviations)
-    if not key:
-        return None
-    found = rules.by_key.get(key) or rules.by_key.get(sorted_key(key))
-    if found or len(key) < 10:
-        return found  # short names are abbreviations: a near miss is another institution
-    best = process.extractOne(key, rules.keys, scorer=fuzz.ratio, score_cutoff=rules.cutoff)
-    return rules.by_key[best[0]] if best else None
-
-
-def country_name(code: str | None, rules: InstitutionRules) -> str:
-    """The shown name of an ISO country code ('' for none)."""
-    return rules.countries.get((code or "").upper(), (code or "").upper())
-
-
-def pick_unit(parts: list[str]) -> str:
-    """The institution among the comma-separated parts of an unknown affiliation (not its department)."""
-    top = re.compile(r"universit|institut|academy|college|school|laborator|\blab\b|inc\b|ltd|corp|company|group"
-                     r"|research|center|centre|hospital|大学|研究院|研究所|实验室|公司", re.I)
-    sub = re.compile(r"^(department|dept|school of|faculty|college of|key lab|state key|center for|centre for)", re.I)
-    ranked = [p for p in parts if top.search(p) and not sub.search(p)] or [p for p in parts if top.search(p)] or parts
-    return ranked[0]
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def normalise_affiliation(name: str, ror: str | None = None, country: str | None = None) -> Institution:
-    """An affiliation in its counting form: OpenAlex/ROR name when known, else the data file's, else cleaned."""
-    rules = load_institutions()
-    if ror and ror in rules.by_ror:
-        return rules.by_ror[ror]
-    text = " ".join(name.split()).strip(EDGE_PUNCT + "0123456789∗†‡§¶")
-    whole = match_institution(text, rules)
-    if whole:
-        return whole
-    if ror:  # OpenAlex names are canonical already
-        return Institution(text, country_name(country, rules), known=True)
-    parts = [p.strip(EDGE_PUNCT) for p in re.split(r"[,;，；]", text) if p.strip(EDGE_PUNCT)]
-    places = [rules.country_keys.get(institution_key(p, {}), "") for p in parts]
-    found_country = country_name(country, rules) or next((c for c in reversed(places) if c), "")
-    for part in parts:
-        known = match_institution(part, rules)
-        if known:
-            return known
-    units = [p for p, place in zip(parts, places) if not place] or parts or [text]
-    return Institution(pick_unit(units), found_country)
-
-
-def merge_spellings(names: Iterable[str], cutoff: float | None = None) -> dict[str, str]:
-    """Unknown institution names mapped to one spelling each (the first in sorted order of a close group)."""
-    rules = load_institutions()
-    cutoff = rules.cutoff if cutoff is None else cutoff
-    heads: list[str] = []
-    head_keys: list[str] = []
-    merged: dict[str, str] = {}
-    for name in sorted(set(names)):
-        key = institution_key(name, rules.abbreviations)
-        best = process.extractOne(key, head_keys, scorer=fuzz.ratio, score_cutoff=cutoff) if len(key) >= 10 else None
-        if best is None and key in head_keys:
-            best = (key, 100.0, head_keys.index(key))
-        if best:
-            merged[name] = heads[best[2]]
-        else:
-            heads.append(name)
-            head_keys.append(key)
-            merged[name] = name
-    return merged
 
 
 def institutions_of(entry: Entry) -> list[Institution]:
@@ -284,18 +52,6 @@ def affiliations_of(entry: Entry) -> list[str]:
 def methods_of(entry: Entry) -> list[str]:
     """Method tags of an entry's summary."""
     return list(entry.summary.methods) if entry.summary else []
-
-
-@functools.cache
-def method_families() -> dict[str, str]:
-    """Method tag → family, from the vocabulary."""
-    return {m.tag: m.family for m in load_methods()}
-
-
-@functools.cache
-def family_order() -> tuple[str, ...]:
-    """Families in vocabulary order (charts keep one order and colour per family)."""
-    return tuple(dict.fromkeys(m.family for m in load_methods()))
 
 
 def top_table(counts: Counter, column: str, top: int) -> pd.DataFrame:
@@ -430,7 +186,7 @@ def make_trends(archive: list[Digest], end: str, window_days: int, slug: str, na
 def recent_trends(today: Digest, posts_dir: str, window_days: int = WINDOW_DAYS) -> Trends:
     """A post's archive section: earlier posts of its topic in two trailing windows, plus today's."""
     first = (dt.date.fromisoformat(today.date) - dt.timedelta(days=2 * window_days - 1)).isoformat()
-    earlier = [d for d in digests.load_archive(posts_dir, today.topic_slug, before=today.date) if d.date >= first]
+    earlier = [d for d in load_archive(posts_dir, today.topic_slug, before=today.date) if d.date >= first]
     return make_trends([*earlier, today], today.date, window_days, today.topic_slug, today.topic_name,
                        today.language, len(earlier))
 
@@ -441,7 +197,7 @@ def topic_trends(topic: str, topics_file: str = "topics.yml", posts_dir: str = "
     from .config import PaperpressError, find_topic, load_topics
 
     chosen = find_topic(load_topics(topics_file), topic, topics_file)
-    archive = digests.load_archive(posts_dir, chosen.slug)
+    archive = load_archive(posts_dir, chosen.slug)
     if end_date:
         archive = [d for d in archive if d.date <= end_date]
     if not archive:

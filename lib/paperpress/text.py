@@ -1,0 +1,52 @@
+"""Text helpers every stage may use: arXiv whitespace, Markdown escaping, safe links, code links."""
+
+from __future__ import annotations
+
+import html
+import re
+
+# Pandoc/CommonMark markup characters anywhere in a line; a backslash makes each literal.
+MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#!|$~^@])")
+# Markup that only counts at the start of a block: list markers, quotes, definitions.
+MD_LEADING = re.compile(r"^(\d*)([-+:.)])(?=\s|$)")  # ">" is an entity by then
+URL = re.compile(r"https?://[^\s{}<>\"'\\]+")
+CODE_HOSTS = re.compile(r"github\.com|gitlab\.com|huggingface\.co|github\.io")
+# Quotes and punctuation trimmed from the ends of a keyword or an institution name.
+EDGE_PUNCT = " \t\"'“”‘’`.,;:!?*()[]{}<>（）【】《》、，。；：！？"
+
+
+def clean_text(text: str | None) -> str:
+    """Collapse arXiv's hard-wrapped whitespace into single spaces."""
+    return re.sub(r"\s+", " ", text or "").strip()
+
+
+def escape_md(text: str | None) -> str:
+    """Outside text as literal Markdown: one line, markup escaped, no raw HTML."""
+    flat = MD_SPECIAL.sub(r"\\\1", " ".join((text or "").split()))
+    return html.escape(MD_LEADING.sub(r"\1\\\2", flat), quote=False)
+
+
+def safe_url(url: str) -> str:
+    """An http(s) URL fit for a Markdown link target, or '' for anything else."""
+    url = url.strip()
+    if not re.match(r"^https?://[^\s<>\"'()\\]+$", url):
+        return ""
+    return url
+
+
+def link(text: str, url: str) -> str:
+    """A Markdown link with escaped text, or the escaped text alone when the URL is not http(s)."""
+    target = safe_url(url)
+    return f"[{escape_md(text)}]({target})" if target else escape_md(text)
+
+
+def find_code_urls(*texts: str | None) -> list[str]:
+    """Code and project links that occur in the given texts (never invented)."""
+    urls: list[str] = []
+    for text in texts:
+        for url in URL.findall(text or ""):
+            url = url.rstrip(".,;:)]")
+            if url not in urls:
+                urls.append(url)
+    code = [u for u in urls if CODE_HOSTS.search(u)]
+    return code or urls
