@@ -119,6 +119,17 @@ def test_rerun_gives_the_same_bytes(demo):
     assert not list((project / ".paperpress" / "staging").iterdir())
 
 
+def test_trends_page_in_the_posts_kernel_matches_a_fresh_one(demo):
+    project, _ = demo  # `run` built the trends page in the kernel that had just built the post
+    shared = tree_bytes(project / "trends")
+    counts = [c.execution_count for c in read_post(project / "trends" / "metaverse-avatars").cells
+              if c.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1))  # numbered as by a fresh kernel, not after the post's cells
+    result = run_cli(project, "trends", "--topic", "metaverse-avatars")  # a kernel of its own
+    assert result.returncode == 0, result.stderr
+    assert tree_bytes(project / "trends") == shared
+
+
 def test_failing_cell_leaves_the_old_post(demo, tmp_path):
     project, _ = demo
     before = tree_bytes(project / "posts")

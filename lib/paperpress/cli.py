@@ -113,9 +113,14 @@ def template_parameters(args: argparse.Namespace, staging: Path) -> dict:
 
 
 def run_post(args: argparse.Namespace) -> int:
-    """`paperpress run`: one post, written only when the whole notebook succeeded."""
+    """`paperpress run`: one post, written only when the whole notebook succeeded, then its topic's trends page."""
     topic, _settings = check_inputs(args)  # before the heavy imports: bad input fails fast
+    with publish.open_kernel() as km:  # one kernel for the post and the trends page
+        return build_post(args, topic, km)
 
+
+def build_post(args: argparse.Namespace, topic, km) -> int:
+    """The post of one topic and day in the kernel km, then the topic's trends page unless --no-trends."""
     from .archive import read_digest
 
     name = f"{args.date}-{topic.slug}"
@@ -123,7 +128,7 @@ def run_post(args: argparse.Namespace) -> int:
     work = Path(args.posts_dir).parent / ".paperpress"  # beside posts/, so the final rename stays on one disk
     try:
         with publish.staging_folder(work, name) as staging:
-            publish.execute_template(args.template, staging, template_parameters(args, staging))
+            publish.execute_template(args.template, staging, template_parameters(args, staging), km)
             result = read_digest(staging)
             if not result.entries and not result.updated and not args.allow_empty:
                 print(f"paperpress: no new papers for {topic.slug} on {args.date}; no post written")
@@ -133,7 +138,7 @@ def run_post(args: argparse.Namespace) -> int:
         return report_failure(exc, args.template)
     missing = sum(e.summary is None for e in result.entries)
     print(f"paperpress: wrote {final / 'index.ipynb'} ({len(result.entries)} papers, {len(result.updated)} updated)")
-    code = EXIT_OK if args.no_trends else rebuild_trends(topic.slug, args.topics_file, args.posts_dir, args.trends_dir)
+    code = EXIT_OK if args.no_trends else rebuild_trends(topic.slug, args.topics_file, args.posts_dir, args.trends_dir, km)
     if missing:
         print(f"paperpress: {missing} summaries unavailable; rerun to fill them", file=sys.stderr)
         return max(code, EXIT_PARTIAL, key=SEVERITY.index)

@@ -46,16 +46,44 @@ def make_kernel_manager_class():
     return QuietKernelManager
 
 
-def execute_template(template: str | Path, staging: Path, parameters: dict) -> Path:
-    """Run a template with papermill into staging/index.ipynb; raise RunFailed naming the failing cell."""
+# What every template imports, loaded by a fresh kernel while the driver still loads papermill. Not
+# pyplot: importing it in a kernel would pick the inline backend before charts chooses Agg.
+WARM_UP = "import pandas, matplotlib, matplotlib.font_manager, pydantic, paperpress.records"
+
+
+@contextlib.contextmanager
+def open_kernel():
+    """A kernel for the pages one command builds (a post, then its trends page), started before papermill loads.
+
+    The pages run one after another in it, so the second one pays no kernel start and no imports; each
+    template defines every name it uses, and finalise_notebook numbers cells as a fresh kernel would.
+    """
+    from jupyter_client import BlockingKernelClient
+    from jupyter_core.utils import run_sync
+
+    km = make_kernel_manager_class()(kernel_name="python3")
+    run_sync(km.start_kernel)()
+    warm = BlockingKernelClient()  # blocking: a send of the async client is not made until its loop runs
+    warm.load_connection_info(km.get_connection_info())
+    warm.start_channels()
+    warm.execute(WARM_UP, silent=True, store_history=False)  # not awaited: papermill's first request queues behind it
+    try:
+        yield km
+    finally:
+        warm.stop_channels()
+        run_sync(km.shutdown_kernel)(now=True)
+
+
+def execute_template(template: str | Path, staging: Path, parameters: dict, km=None) -> Path:
+    """Run a template with papermill into staging/index.ipynb (in km's kernel if given); raise RunFailed naming the failing cell."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     output = staging / "index.ipynb"
+    kernel = {"km": km} if km is not None else {"kernel_manager_class": make_kernel_manager_class()}
     try:
         papermill.execute_notebook(str(template), str(output), parameters=parameters, kernel_name="python3",
-                                   progress_bar=False, log_output=False, request_save_on_cell_execute=False,
-                                   kernel_manager_class=make_kernel_manager_class())
+                                   progress_bar=False, log_output=False, request_save_on_cell_execute=False, **kernel)
     except PapermillExecutionError as exc:
         raise RunFailed(exc.cell_index, exc.ename, exc.evalue) from None
     return output
@@ -78,6 +106,7 @@ def finalise_notebook(nb, matter: dict, output_path: str) -> list[str]:
     else:
         nb.cells.insert(0, front)
     warnings = []
+    count = 0
     for index, cell in enumerate(nb.cells):
         cell.id = f"cell-{index}"  # papermill's injected cell gets a random id: make reruns identical
         tags = cell.metadata.get("tags", [])
@@ -85,6 +114,12 @@ def finalise_notebook(nb, matter: dict, output_path: str) -> list[str]:
             cell.metadata["tags"] = [*tags, "remove-cell"]
         for key in ("execution", "papermill"):  # timings
             cell.metadata.pop(key, None)
+        if cell.cell_type == "code" and cell.get("execution_count") is not None:
+            count += 1  # a shared kernel counts on from the previous page: number the cells as a fresh one would
+            cell.execution_count = count
+            for output in cell.outputs:
+                if "execution_count" in output:
+                    output.execution_count = count
         if cell.cell_type == "code":
             warnings += [o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
             cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
@@ -148,7 +183,7 @@ def report_failure(exc: RunFailed, what: str) -> int:
 
 def build_trends_page(topic_slug: str, topics_file: str = "topics.yml", posts_dir: str = "posts",
                       trends_dir: str = "trends", template: str = "notebooks/trends.ipynb",
-                      window_days: int = TRENDS_WINDOW_DAYS, end_date: str = "") -> Path | None:
+                      window_days: int = TRENDS_WINDOW_DAYS, end_date: str = "", km=None) -> Path | None:
     """Execute the trends template for a topic into trends_dir/<slug>/index.ipynb; None when it has no posts.
 
     Written only when the whole notebook succeeded (staging folder, then a swap), like a post; a
@@ -164,15 +199,15 @@ def build_trends_page(topic_slug: str, topics_file: str = "topics.yml", posts_di
     with staging_folder(work, f"trends-{topic.slug}") as staging:
         parameters = {"topic": topic.slug, "topics_file": str(topics_file), "posts_dir": str(posts_dir),
                       "output_dir": staging.as_posix(), "window_days": window_days, "end_date": end_date}
-        execute_template(template, staging, parameters)
+        execute_template(template, staging, parameters, km)
         finish_post(staging, final)
     return final / "index.ipynb"
 
 
-def rebuild_trends(slug: str, topics_file: str, posts_dir: str, trends_dir: str) -> int:
-    """Rebuild one topic's trends page from its posts; a failure is reported (exit code), never hides a post."""
+def rebuild_trends(slug: str, topics_file: str, posts_dir: str, trends_dir: str, km=None) -> int:
+    """Rebuild one topic's trends page from its posts (in km's kernel if given); a failure is reported, never hides a post."""
     try:
-        page = build_trends_page(slug, topics_file, posts_dir, trends_dir)
+        page = build_trends_page(slug, topics_file, posts_dir, trends_dir, km=km)
     except RunFailed as exc:
         return report_failure(exc, f"trends page of {slug}")
     if page:
