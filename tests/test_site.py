@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import io
 import logging
 import shutil
@@ -97,7 +98,8 @@ def write_new_post(folder: Path) -> None:
         new_code_cell("show_table(CODE_SOURCE_2)", outputs=[new_output(
             "execute_result", execution_count=3, data={"text/html": HTML_TABLE, "text/plain": "PLAIN_TABLE"})]),
         new_code_cell("#| fig-alt: 每类论文数\nplot(CODE_SOURCE_3)", outputs=[new_output(
-            "display_data", data={"image/png": base64.b64encode(png).decode(), "text/plain": "<Figure>"})]),
+            "display_data", data={"image/png": base64.b64encode(png).decode(), "text/plain": "<Figure>"},
+            metadata={"image/png": {"alt": "METADATA_ALT"}})]),
         new_code_cell("noisy(CODE_SOURCE_4)", outputs=[
             new_output("stream", name="stdout", text="STREAM_TEXT\n"),
             new_output("error", ename="ValueError", evalue="ERROR_TEXT", traceback=["ERROR_TRACEBACK"]),
@@ -169,7 +171,7 @@ def test_home_lists_posts_newest_first_with_working_links(built):
     assert "Avatar papers of the day" in text and "2024-03-31 ·" in text
 
 
-def test_post_page_shows_outputs_only(built):
+def test_post_page_shows_outputs_as_quarto_does(built):
     page = built / "_site" / "posts" / NEW / "index.html"
     text = page.read_text(encoding="utf-8")
     assert '<html lang="zh">' in text and NEW_TITLE in text
@@ -178,11 +180,13 @@ def test_post_page_shows_outputs_only(built):
     assert "TABLE_CELL_7" in text and "<table" in text and "PLAIN_RESULT" in text
     assert "Escaped: &lt;script&gt;alert(" in text
     assert "CODE_SOURCE" not in text and "REMOVED" not in text and "PLAIN_FALLBACK" not in text
-    assert "STREAM_TEXT" not in text and "ERROR_" not in text
+    # Quarto shows a cell's stdout and errors in divs of their own (the posts have none: see publish).
+    assert '<div class="cell-output cell-output-stdout">\n<pre><code>STREAM_TEXT' in text
+    assert '<div class="cell-output cell-output-error">\n<pre><code>ValueError: ERROR_TEXT' in text
     links = parse(page)
     assert links.scripts == 0
     images = dict(links.srcs)
-    assert list(images.values()) == ["每类论文数"]
+    assert list(images.values()) == ["每类论文数"]  # the cell's fig-alt: Quarto ignores the output's metadata alt
     assert all(target(page, src).read_bytes().startswith(b"\x89PNG") for src in images)
     assert all(target(page, h).is_file() for h in links.hrefs if not h.startswith(("#", "http")))
     assert "Preview rendered with pandoc" in text
@@ -255,3 +259,76 @@ def test_quarto_on_path_is_called_with_render(tmp_path):
     assert called[0] == "render" and Path(called[1]).resolve() == root.resolve()
     with pytest.raises(PaperpressError, match="quarto not found"):
         site.render_site(root, quarto=str(tmp_path / "missing" / "quarto"))
+
+
+def toc_entries(page: Path) -> list[str]:
+    """The texts of a rendered page's table of contents, in order."""
+    nav = re.search(r'<nav id="TOC".*?</nav>', page.read_text(encoding="utf-8"), re.S)
+    return [re.sub(r"<[^>]+>|\s+", " ", a).strip() for a in re.findall(r"<a [^>]*>(.*?)</a>", nav.group(0), re.S)] \
+        if nav else []
+
+
+def markdown_cell(source: str, *texts: str, **metadata) -> nbformat.NotebookNode:
+    """A code cell whose outputs are these Markdown texts (metadata as given: papermill adds `tags: []`)."""
+    outputs = [new_output("display_data", data={"text/markdown": t, "text/plain": "<Markdown>"}) for t in texts]
+    return new_code_cell(source, metadata=metadata, outputs=outputs)
+
+
+@pytest.fixture(scope="module")
+def toc_site(tmp_path_factory) -> Path:
+    """A post and a trends page whose cells put headings where Quarto does and does not list them."""
+    root = tmp_path_factory.mktemp("toc")
+    for name in PROJECT_FILES:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / name, root / name)
+    cells = [
+        front_matter(title="TOC post", date="2024-04-01"),
+        markdown_cell("#| output: asis\nshow()", "## Asis One\n\nText.\n\n### Asis Deep\n\n## Asis Two\n\nMore."),
+        markdown_cell("show()", "## Alone in its output\n\nText."),  # one output: its div starts with it
+        markdown_cell("show()", "## Buried A", "## Buried B"),  # two outputs in one cell div
+        markdown_cell("#| output: asis\nshow()", "## Tagged A\n\nText.\n\n## Tagged B", tags=[]),
+        markdown_cell("#| output: asis\nshow()", '![](charts/x.png){fig-alt="Keywords: a \\"b\\" & c (2)"}'),
+    ]
+    (root / "posts" / "2024-04-01-toc").mkdir(parents=True)
+    nbformat.write(new_notebook(cells=cells), root / "posts" / "2024-04-01-toc" / "index.ipynb")
+    (root / "posts" / "2024-04-01-toc" / "charts").mkdir()
+    (root / "posts" / "2024-04-01-toc" / "charts" / "x.png").write_bytes(tiny_png())
+    trends = [front_matter(title="Trends", date="2024-04-01", toc=True),
+              markdown_cell("#| output: asis\nshow()", "## Families\n\n### Rising\n\nText.")]
+    (root / "trends" / "toc").mkdir(parents=True)
+    nbformat.write(new_notebook(cells=trends), root / "trends" / "toc" / "index.ipynb")
+    site.render_site(root, quarto=None)
+    return root
+
+
+def test_toc_lists_only_the_headings_quarto_would(toc_site):
+    # Quarto wraps each output in a div (and the cell in another) unless the cell says `output: asis` and
+    # has no metadata to copy onto a div; pandoc lists a heading in a div only if it opens the div and no
+    # heading of its level follows there. Posts stop at level 2 (posts/_metadata.yml).
+    page = toc_site / "_site" / "posts" / "2024-04-01-toc" / "index.html"
+    assert toc_entries(page) == ["Asis One", "Asis Two", "Alone in its output"]
+    text = page.read_text(encoding="utf-8")
+    assert "Buried B</h2>" in text and "Tagged B</h2>" in text  # on the page, just not in its TOC
+
+
+def test_trends_page_toc_takes_quartos_default_depth(toc_site):
+    assert toc_entries(toc_site / "_site" / "trends" / "toc" / "index.html") == ["Families", "Rising"]
+
+
+def test_markdown_image_takes_its_fig_alt_as_quarto_does(toc_site):
+    page = toc_site / "_site" / "posts" / "2024-04-01-toc" / "index.html"
+    images = dict(parse(page).srcs)
+    assert images == {"charts/x.png": 'Keywords: a "b" & c (2)'}
+    assert target(page, "charts/x.png").read_bytes().startswith(b"\x89PNG")
+    assert "fig-alt" not in page.read_text(encoding="utf-8")
+
+
+def test_listing_thumbnail_takes_image_alt_as_is(tmp_path):
+    root = make_project(tmp_path)
+    notebook = nbformat.read(root / "posts" / NEW / "index.ipynb", as_version=4)
+    notebook.cells[0] = front_matter(title=NEW_TITLE, date="2024-04-01", image="charts/cover.png",
+                                     **{"image-alt": "Keywords: a_b (2), <x> & y (1)"})
+    nbformat.write(notebook, root / "posts" / NEW / "index.ipynb")
+    site.render_site(root, quarto=None)
+    assert dict(parse(root / "_site" / "index.html").srcs)[f"posts/{NEW}/charts/cover.png"] == \
+        "Keywords: a_b (2), <x> & y (1)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import json
 import logging
 import os
 import re
@@ -28,7 +29,7 @@ import pypandoc
 import yaml
 
 from .config import PaperpressError
-from .text import escape_md
+from .text import quote_attribute
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
 READER = "markdown-yaml_metadata_block-implicit_figures"
 LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-FIG_ALT = re.compile(r"^#\|\s*fig-alt:\s*(.+?)\s*$", re.MULTILINE)
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # terminal colours in tracebacks
 SHORTCODE = re.compile(r"\{\{<.*?>\}\}", re.DOTALL)
 
 
@@ -126,8 +127,9 @@ def write_preview(root: Path, site: Path) -> None:
     libs = site / "site_libs"
     libs.mkdir()
     (libs / "preview.css").write_bytes(read_data("preview.css").encode("utf-8"))
+    project = read_yaml(root / "_quarto.yml")
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda page: write_notebook_page(page, site, config), pages))
+        list(pool.map(lambda page: write_notebook_page(page, site, config, toc_depth(project, page)), pages))
     posts = sort_pages([p for p in pages if p.section == "posts"])
     trends = sort_pages([p for p in pages if p.section == "trends"])
     write_qmd_page(root / "index.qmd", site / "index.html", config, render_listing(posts))
@@ -138,15 +140,33 @@ def write_preview(root: Path, site: Path) -> None:
 
 
 def read_config(root: Path) -> dict[str, str]:
-    """Read the site title, description and language from _quarto.yml."""
-    path = root / "_quarto.yml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
-    website = (data or {}).get("website") or {}
+    """Read the site title, description, language and address from _quarto.yml."""
+    data = read_yaml(root / "_quarto.yml")
+    website = data.get("website") or {}
     return {
         "site-title": str(website.get("title") or "paperpress"),
         "description": str(website.get("description") or ""),
-        "lang": clean_lang((data or {}).get("lang")),
+        "lang": clean_lang(data.get("lang")),
+        "site-url": str(website.get("site-url") or ""),
     }
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping file ({} when it is missing or not a mapping)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return data if isinstance(data, dict) else {}
+
+
+def toc_depth(project: dict[str, Any], page: Page) -> int:
+    """The depth of the table of contents Quarto gives a page, 0 for none (toc, toc-depth: Quarto's defaults
+    false and 3, then _quarto.yml, the folder's _metadata.yml and the front matter, the html format's last)."""
+    found: dict[str, Any] = {"toc": False, "toc-depth": 3}
+    for layer in (project, read_yaml(page.folder.parent / "_metadata.yml"), page.meta):
+        html_format = ((layer.get("format") or {}) if isinstance(layer.get("format"), dict) else {}).get("html")
+        for options in (layer, html_format if isinstance(html_format, dict) else {}):
+            found.update({key: options[key] for key in ("toc", "toc-depth") if key in options})
+    depth = found["toc-depth"]
+    return depth if found["toc"] is True and isinstance(depth, int) and depth > 0 else 0
 
 
 def read_data(name: str) -> str:
@@ -222,13 +242,13 @@ def split_qmd(text: str) -> tuple[dict[str, Any], str]:
     return {}, text
 
 
-def write_notebook_page(page: Page, site: Path, config: dict[str, str]) -> None:
-    """Convert one post or trends notebook into site/<section>/<folder>/index.html."""
+def write_notebook_page(page: Page, site: Path, config: dict[str, str], toc: int = 0) -> None:
+    """Convert one post or trends notebook into site/<section>/<folder>/index.html (toc: its TOC depth)."""
     out_dir = site / page.section / page.folder.name
     copy_page_files(page.folder, out_dir)
     notebook = nbformat.read(page.folder / "index.ipynb", as_version=4)
     markdown = convert_notebook(notebook, out_dir)
-    body = run_pandoc(markdown, page_metadata(page.meta, config), page_variables(page.meta, config, "../../"), toc=True)
+    body = run_pandoc(markdown, page_metadata(page.meta, config), page_variables(page.meta, config, "../../"), toc)
     (out_dir / "index.html").write_text(body, encoding="utf-8")
 
 
@@ -249,37 +269,104 @@ def is_private(relative: Path) -> bool:
     return hidden or relative.suffix == ".ipynb" or relative.as_posix() in SKIPPED_FILES
 
 
+# The preview turns a notebook into Markdown the way Quarto's Jupyter engine does (quarto-cli 5d1da59,
+# src/core/jupyter/jupyter.ts), so that pandoc builds the same table of contents from it: pandoc lists a
+# heading inside a div only when it opens that div and no other heading of its level follows in it
+# (jgm/pandoc#8518, quarto-cli#5037), so the divs Quarto puts around cells and outputs decide what the
+# "On this page" box shows.
+
+# Options a cell's tags set (jupyter.ts:1121-1185, tagMapping).
+TAG_OPTIONS = {"hide-cell": {"include": False}, "remove-cell": {"include": False}, "hide-code": {"echo": False},
+               "hide-output": {"output": False}, "hide-warnings": {"warning": False}, "show-code": {"echo": True},
+               "show-output": {"output": True}, "show-warnings": {"warning": True}}
+# Option and metadata keys Quarto keeps off a cell's div (jupyter.ts:200-266: kJupyterCellInternalOptionKeys,
+# kJupyterCellStandardMetadataKeys, kJupyterCellThirdPartyMetadataKeys). Any other key, papermill's
+# `tags: []` included, is copied onto a div around the cell, even with `output: asis` (jupyter.ts:1423-1457,
+# forwardedAttrs → needCell). Quarto compares the key lower-cased with this list, so "outputId" never matches.
+UNFORWARDED_KEYS = frozenset({
+    "eval", "echo", "warning", "error", "output", "include", "label", "classes", "panel", "column", "fig-cap",
+    "fig-subcap", "fig-scap", "fig-cap-location", "tbl-cap-location", "cap-location", "fig-column", "tbl-column",
+    "fig-link", "fig-align", "fig-alt", "fig-env", "fig-pos", "lst-label", "lst-cap", "out-width", "out-height",
+    "md-indent", "code-fold", "code-line-numbers", "code-summary", "code-overflow", "html-table-processing",
+    "collapsed", "autoscroll", "deletable", "format", "name", "id", "colab", "colab_type", "outputId",
+    "lines_to_next_cell", "language",
+})
+# Options that also put a div around the cell: a label, classes, captions (jupyter.ts:1453-1457, needCell).
+CELL_DIV_OPTIONS = ("label", "classes", "panel", "column", "fig-column", "tbl-column", "cap-location",
+                    "fig-cap-location", "tbl-cap-location", "fig-cap", "tbl-cap")
+# Which representation of an output Quarto takes for HTML: text/html first (display-data.ts:45-100).
+DISPLAY_PRIORITY = ("text/html", "text/markdown", "image/svg+xml", "image/png", "image/jpeg", "text/plain")
+
+
 def convert_notebook(notebook: nbformat.NotebookNode, out_dir: Path) -> str:
-    """Turn an executed notebook into Markdown (outputs only), writing its images into out_dir."""
+    """Turn an executed notebook into Quarto's Markdown for it (code never shown), writing images into out_dir."""
     _, front = read_front_matter(notebook)
-    blocks = []
-    for index, cell in enumerate(notebook.cells):
-        if index != front and not is_removed(cell):
-            blocks.extend(convert_cell(cell, index, out_dir))
-    return "\n\n".join(block.strip("\n") for block in blocks if block.strip()) + "\n"
+    chunks = [convert_cell(cell, index, out_dir) for index, cell in enumerate(notebook.cells) if index != front]
+    return "\n".join(chunk for chunk in chunks if chunk.strip())
 
 
-def is_removed(cell: nbformat.NotebookNode) -> bool:
-    """Whether a cell is left out entirely (tag remove-cell or `#| include: false`)."""
-    tags = cell.get("metadata", {}).get("tags", [])
-    return "remove-cell" in tags or bool(re.search(r"^#\|\s*include:\s*false\s*$", cell.source, re.MULTILINE))
+def read_cell_options(cell: nbformat.NotebookNode) -> dict[str, Any]:
+    """A code cell's options: those of its tags, then its leading `#|` YAML lines (which win)."""
+    options: dict[str, Any] = {}
+    for tag in cell.get("metadata", {}).get("tags", []):
+        options.update(TAG_OPTIONS.get(tag, {}))
+    lines = []
+    for line in cell.source.splitlines():
+        if not line.startswith("#|"):
+            break
+        lines.append(line[2:].removeprefix(" "))
+    try:
+        found = yaml.safe_load("\n".join(lines)) if lines else None
+    except yaml.YAMLError:
+        found = None
+    options.update(found if isinstance(found, dict) else {})
+    return options
 
 
-def convert_cell(cell: nbformat.NotebookNode, index: int, out_dir: Path) -> list[str]:
-    """Markdown blocks of one cell: Markdown as is, HTML raw cells, code cells' outputs only."""
+def convert_cell(cell: nbformat.NotebookNode, index: int, out_dir: Path) -> str:
+    """One cell as Quarto writes it: Markdown as is, HTML raw cells, a code cell's outputs in their divs."""
     if cell.cell_type == "markdown":
-        return [cell.source]
+        return cell.source.rstrip("\n") + "\n"
     if cell.cell_type == "raw":
-        return [fence(cell.source, "{=html}")] if is_html_raw(cell) else []
-    if cell.cell_type != "code" or hides_output(cell):
-        return []
-    alt = find_fig_alt(cell.source)
-    blocks = []
+        return fence(cell.source, "{=html}") + "\n" if is_html_raw(cell) else ""
+    options = read_cell_options(cell)
+    if cell.cell_type != "code" or options.get("include") is False or options.get("output") is False:
+        return ""
+    asis = options.get("output") == "asis"
+    chunks = []
     for number, output in enumerate(cell.get("outputs", []), 1):
-        block = convert_output(output, f"cell-{index}-output-{number}", alt, out_dir)
-        if block:
-            blocks.append(block)
-    return blocks
+        chunk = convert_output(output, f"cell-{index + 1}-output-{number}", options, out_dir)
+        if chunk and not asis:  # jupyter.ts:1577-1613: each output in a div of its own
+            chunk = f"\n::: {{{output_classes(output)}}}\n{chunk}:::\n"
+        chunks.append(chunk)
+    body = "".join(chunks)
+    attributes = forwarded_attributes(cell, options)
+    if not body or (asis and not attributes and not any(options.get(k) for k in CELL_DIV_OPTIONS)):
+        return body  # output: asis: the outputs as they are (jupyter.ts:1338-1344, 1729)
+    count = [f"execution_count={cell.execution_count}"] if isinstance(cell.get("execution_count"), int) else []
+    opening = " ".join([f"#{cell.id}"] * bool(cell.get("id")) + [".cell", *attributes, *count])
+    return f"::: {{{opening}}}\n{body}:::\n"
+
+
+def forwarded_attributes(cell: nbformat.NotebookNode, options: dict[str, Any]) -> list[str]:
+    """The attributes Quarto copies onto a cell's div from its metadata and options (jupyter.ts:1423-1446)."""
+    attributes = []
+    for key, value in {**cell.get("metadata", {}), **options}.items():
+        if key.lower() in UNFORWARDED_KEYS or value is None:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        attributes.append(f"{key}='{text.replace(chr(39), chr(92) + chr(39))}'")
+    return attributes
+
+
+def output_classes(output: nbformat.NotebookNode) -> str:
+    """The classes of an output's div (jupyter.ts:1585-1605)."""
+    if output.get("output_type") == "stream":
+        return f".cell-output .cell-output-{output.get('name', 'stdout')}"
+    kind = output.get("output_type")
+    kind = "display" if kind in ("display_data", "execute_result") else kind
+    markdown = " .cell-output-markdown" if pick_mime(output) == "text/markdown" else ""
+    return f".cell-output .cell-output-{kind}{markdown}"
 
 
 def is_html_raw(cell: nbformat.NotebookNode) -> bool:
@@ -289,40 +376,37 @@ def is_html_raw(cell: nbformat.NotebookNode) -> bool:
     return kind in ("text/html", "html")
 
 
-def hides_output(cell: nbformat.NotebookNode) -> bool:
-    """Whether a code cell's outputs are hidden (tags hide-output/remove-output or `#| output: false`)."""
-    tags = cell.get("metadata", {}).get("tags", [])
-    hidden = {"hide-output", "remove-output"} & set(tags)
-    return bool(hidden) or bool(re.search(r"^#\|\s*output:\s*false\s*$", cell.source, re.MULTILINE))
-
-
-def find_fig_alt(source: str) -> str | None:
-    """The `#| fig-alt:` option of a code cell, if any."""
-    match = FIG_ALT.search(source)
-    if not match:
-        return None
-    try:
-        value = yaml.safe_load(match.group(1))
-    except yaml.YAMLError:
-        value = match.group(1)
-    return str(value) if value is not None else None
-
-
-def convert_output(output: nbformat.NotebookNode, stem: str, alt: str | None, out_dir: Path) -> str:
-    """Markdown for one output: text/markdown, then text/html, then an image, then text/plain."""
-    if output.get("output_type") not in ("display_data", "execute_result"):
-        return ""  # stream and error outputs never reach the page
+def pick_mime(output: nbformat.NotebookNode) -> str | None:
+    """The representation of a display output Quarto's HTML output uses."""
     data = output.get("data", {})
-    if "text/markdown" in data:
-        return to_text(data["text/markdown"])
-    if "text/html" in data:
-        return fence(to_text(data["text/html"]), "{=html}")
-    for mime, suffix in IMAGE_TYPES.items():
-        if mime in data:
-            name = write_image(data[mime], mime, f"{stem}.{suffix}", out_dir)
-            return f"![{escape_md(pick_alt(output, mime, alt))}]({name})"
-    if "text/plain" in data:
-        return fence(to_text(data["text/plain"]), "")
+    return next((mime for mime in DISPLAY_PRIORITY if mime in data), None)
+
+
+def convert_output(output: nbformat.NotebookNode, stem: str, options: dict[str, Any], out_dir: Path) -> str:
+    """One output as Quarto writes it (jupyter.ts, mdOutputDisplayData, mdOutputStream, mdOutputError)."""
+    kind = output.get("output_type")
+    if kind == "stream":
+        if output.get("name") == "stderr" and options.get("warning") is False:
+            return ""
+        text = ANSI.sub("", to_text(output.get("text", "")))
+        return text if options.get("output") == "asis" and output.get("name") == "stdout" else fence(text, "") + "\n"
+    if kind == "error":
+        trace = ANSI.sub("", "\n".join(output.get("traceback", [])))
+        error = f"{output.get('ename', '')}: {output.get('evalue', '')}" + (f"\n{trace}" if trace else "")
+        return fence(error, "") + "\n"
+    mime = pick_mime(output)
+    data = output.get("data", {})
+    if mime == "text/html":
+        return fence(to_text(data[mime]), "{=html}") + "\n"
+    if mime == "text/markdown":
+        return to_text(data[mime]) + "\n"
+    if mime in IMAGE_TYPES:
+        name = write_image(data[mime], mime, f"{stem}.{IMAGE_TYPES[mime]}", out_dir)
+        # Quarto: no alt from the output's metadata, the cell's fig-alt as an attribute (mdImageOutput).
+        alt = options.get("fig-alt")
+        return f"![]({name})" + (f"{{fig-alt={quote_attribute(str(alt))}}}" if alt else "") + "\n"
+    if mime == "text/plain":
+        return fence(to_text(data[mime]), "") + "\n"
     return ""
 
 
@@ -338,13 +422,6 @@ def write_image(value: Any, mime: str, name: str, out_dir: Path) -> str:
     text = to_text(value)
     target.write_bytes(text.encode("utf-8") if mime == "image/svg+xml" else base64.b64decode(text))
     return f"{FIGURE_DIR}/{name}"
-
-
-def pick_alt(output: nbformat.NotebookNode, mime: str, alt: str | None) -> str:
-    """Alt text of an output image: output metadata, else the cell's fig-alt, else 'figure'."""
-    metadata = output.get("metadata", {})
-    per_mime = metadata.get(mime) if isinstance(metadata.get(mime), dict) else {}
-    return str(metadata.get("alt") or per_mime.get("alt") or alt or "figure")
 
 
 def fence(text: str, info: str) -> str:
@@ -388,11 +465,12 @@ def list_categories(meta: dict[str, Any]) -> list[str]:
     return [str(c) for c in (value if isinstance(value, list) else [value]) if str(c).strip()]
 
 
-def run_pandoc(markdown: str, metadata: dict[str, Any], variables: dict[str, str], toc: bool = False) -> str:
-    """Convert Markdown to a standalone HTML page with the preview template."""
-    args = ["--standalone", f"--template={template_path()}", "--wrap=none"]
+def run_pandoc(markdown: str, metadata: dict[str, Any], variables: dict[str, str], toc: int = 0) -> str:
+    """Convert Markdown to a standalone HTML page with the preview template (toc: the TOC's depth, 0 for none)."""
+    filters = resources.files("paperpress").joinpath("data", "preview-filter.lua")
+    args = ["--standalone", f"--template={template_path()}", "--wrap=none", f"--lua-filter={filters}"]
     if toc:
-        args += ["--toc", "--toc-depth=2"]
+        args += ["--toc", f"--toc-depth={toc}"]
     for key, value in metadata.items():
         values = value if isinstance(value, list) else [value]
         args += [f"--metadata={key}={item}" for item in values]
@@ -432,8 +510,9 @@ def render_listing_item(page: Page) -> str:
     href = html.escape(page.href)
     parts = ['<article class="listing-item">']
     image = find_listing_image(page)
-    if image:
-        parts.append(f'<a href="{href}"><img src="{html.escape(image)}" alt=""></a>')
+    if image:  # Quarto's listing writes image-alt as it is, attribute-encoded (website-listing-template.ts, img)
+        alt = html.escape(" ".join(str(page.meta.get("image-alt") or "").split()))
+        parts.append(f'<a href="{href}"><img src="{html.escape(image)}" alt="{alt}"></a>')
     parts.append(f'<h3 class="listing-title"><a href="{href}">{html.escape(page.title)}</a></h3>')
     meta = [html.escape(page.date)] if page.date else []
     meta += [render_category_link(c) for c in list_categories(page.meta)]

@@ -11,6 +11,9 @@ MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#!|$~^@])")
 MD_LEADING = re.compile(r"^(\d*)([-+:.)])(?=\s|$)")  # ">" is an entity by then
 URL = re.compile(r"https?://[^\s{}<>\"'\\]+")
 CODE_HOSTS = re.compile(r"github\.com|gitlab\.com|huggingface\.co|github\.io")
+# What means something inside a pandoc attribute value: its quote, the escape character, and "&", which
+# starts an entity reference there (pandoc's Markdown reader decodes `&amp;`); a backslash makes each literal.
+ATTRIBUTE_SPECIAL = re.compile(r'([\\"&])')
 # Quotes and punctuation trimmed from the ends of a keyword or an institution name.
 EDGE_PUNCT = " \t\"'“”‘’`.,;:!?*()[]{}<>（）【】《》、，。；：！？"
 
@@ -24,6 +27,11 @@ def escape_md(text: str | None) -> str:
     """Outside text as literal Markdown: one line, markup escaped, no raw HTML."""
     flat = MD_SPECIAL.sub(r"\\\1", " ".join((text or "").split()))
     return html.escape(MD_LEADING.sub(r"\1\\\2", flat), quote=False)
+
+
+def quote_attribute(text: str | None) -> str:
+    """Outside text as a double-quoted pandoc attribute value (`{fig-alt="…"}`): one line, literal."""
+    return '"' + ATTRIBUTE_SPECIAL.sub(r"\\\1", " ".join((text or "").split())) + '"'
 
 
 def safe_url(url: str) -> str:
