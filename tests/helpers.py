@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,3 +53,15 @@ def markdown_outputs(nb) -> list[str]:
     """All text/markdown outputs of a notebook, in order."""
     return [o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code"
             for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
+
+
+def markdown_sections(nb) -> list[str]:
+    """The Markdown outputs cut before each level-2 heading (one cell's output may hold several sections)."""
+    return re.split(r"\n(?=## )", "\n\n".join(markdown_outputs(nb)))
+
+
+def chart_links(nb) -> list[tuple[str, str]]:
+    """(file, alt) of each chart a notebook's Markdown outputs link to: `![](charts/x.png){fig-alt="…"}`."""
+    text = "\n".join(markdown_outputs(nb))
+    return [(path, re.sub(r"\\(.)", r"\1", alt)) for path, alt in
+            re.findall(r'!\[\]\((charts/[\w-]+\.png)\)\{fig-alt="((?:[^"\\]|\\.)*)"\}', text)]

@@ -9,7 +9,8 @@ import nbformat
 import pytest
 import yaml
 
-from .helpers import BIN, ROOT, make_project, markdown_outputs, read_post, run_cli, tree_bytes, write_jsonl
+from .helpers import (BIN, ROOT, chart_links, make_project, markdown_outputs, markdown_sections, read_post, run_cli,
+                      tree_bytes, write_jsonl)
 
 SEED_TITLES = [
     "Make-Your-Anchor: A Diffusion-based 2D Avatar Generation Framework",
@@ -75,7 +76,7 @@ def test_every_seed_paper_has_every_section(demo):
     header = outputs[0]
     assert "summaries by the offline extractive summariser" in header
     assert "2024-04-01" in header and "元宇宙/虚拟人" in header
-    papers = [o for o in outputs if o.startswith("## ") and "**Authors:**" in o]
+    papers = [o for o in markdown_sections(read_post(project / POST)) if o.startswith("## ") and "**Authors:**" in o]
     assert [unescape(p.splitlines()[0][3:]) for p in papers] == SEED_TITLES
     for section in papers:
         for part in ("**Authors:**", "[PDF](https://arxiv.org/pdf/", "**摘要**", "**关键要点**", "**结构化解读**",
@@ -89,17 +90,30 @@ def test_every_seed_paper_has_every_section(demo):
 def test_trend_section_has_tables_and_two_charts(demo):
     project, _ = demo
     nb = read_post(project / POST)
-    html = [o["data"]["text/html"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
-            if "text/html" in o.get("data", {})]
-    assert any("<caption>高频关键词</caption>" in t for t in html)
-    assert any("<caption>方法标签</caption>" in t for t in html)
-    pngs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(pngs) >= 2 and all(o.metadata["image/png"]["alt"] for o in pngs)
-    assert (project / POST / "charts" / "methods.png").is_file()
+    text = "\n".join(markdown_outputs(nb))
+    assert "<caption>高频关键词</caption>" in text and "<caption>方法标签</caption>" in text
+    charts = dict(chart_links(nb))  # each chart a Markdown link to its file, with its own alt text
+    assert list(charts) == ["charts/keywords.png", "charts/methods.png"]
+    assert charts["charts/keywords.png"].startswith("今日高频关键词: 3d gaussian splatting (2)")
+    assert all((project / POST / path).is_file() for path in charts)
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     outputs = markdown_outputs(nb)
     trend_at = next(i for i, o in enumerate(outputs) if o.startswith("## 趋势"))
     first_paper = next(i for i, o in enumerate(outputs) if "**Authors:**" in o)
     assert 0 < trend_at < first_paper  # the seed's order: header, trends, papers
+
+
+def test_every_shown_cell_has_one_markdown_output_for_quarto(demo):
+    project, _ = demo
+    nb = read_post(project / POST)
+    matter = yaml.safe_load(nb.cells[0].source.strip("-\n"))
+    assert matter["image-alt"] == dict(chart_links(nb))["charts/keywords.png"]  # the listing thumbnail's
+    shown = [c for c in nb.cells if c.cell_type == "code" and "remove-cell" not in c.metadata.get("tags", [])]
+    for cell in shown:
+        # `output: asis` and nothing Quarto would copy onto a div around the cell (papermill's `tags: []`):
+        # the text then stands in the page as is and its headings reach the table of contents.
+        assert cell.source.startswith("#| output: asis\n") and not cell.metadata, cell.source
+        assert len(cell.outputs) <= 1 and all(list(o.data) == ["text/markdown", "text/plain"] for o in cell.outputs)
 
 
 def test_sidecar_holds_papers_and_summaries(demo):
@@ -209,7 +223,11 @@ def test_plain_papermill_runs_the_template(tmp_path):
     subprocess.run([str(BIN / "papermill"), "notebooks/digest.ipynb", str(out), "-p", "date", "2024-04-01",
                     "-p", "topic", "metaverse-avatars", "--no-progress-bar"], cwd=project, check=True,
                    capture_output=True)
-    assert len([o for o in markdown_outputs(nbformat.read(out, as_version=4)) if "**Authors:**" in o]) == 6
+    plain = nbformat.read(out, as_version=4)
+    assert len([o for o in markdown_sections(plain) if "**Authors:**" in o]) == 6
+    # No output folder: nothing saved to link to, so the charts show inline.
+    assert len([o for c in plain.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]) == 2
+    assert not chart_links(plain)
 
 
 def test_preview_site_links_the_post(demo):
@@ -226,3 +244,7 @@ def test_preview_site_links_the_post(demo):
     for title in SEED_TITLES:
         assert title.split(":")[0] in page
     assert "summaries by the offline extractive summariser" in page
+    # The preview builds its table of contents as Quarto would: the trends heading and every paper.
+    toc = re.search(r'<nav id="TOC".*?</nav>', page, re.S).group(0)
+    entries = [re.sub(r"<[^>]+>", "", a) for a in re.findall(r"<a [^>]*>(.*?)</a>", toc, re.S)]
+    assert entries == ["趋势", *SEED_TITLES]

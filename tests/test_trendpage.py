@@ -12,7 +12,7 @@ import yaml
 
 from paperpress import archive as store, publish, site, trendpage, trends
 
-from .helpers import ROOT, make_project, markdown_outputs, read_post, run_cli
+from .helpers import ROOT, chart_links, make_project, markdown_outputs, read_post, run_cli
 from .test_trends import SAMPLE_DIR, archive, first_listings, load_trends, make_post, toy_trends  # noqa: F401
 
 
@@ -72,6 +72,7 @@ def test_front_matter_and_post_dates(archive, tmp_path):  # noqa: F811
     (tmp_path / "charts" / "families.png").write_bytes(b"png")
     trendpage.save_front_matter(t, str(tmp_path))
     matter = json.loads((tmp_path / "front-matter.json").read_text(encoding="utf-8"))
+    assert matter.pop("image-alt").startswith("各方法类别每月论文数 (2024-01 – 2024-12) representation: 6, 0, 0, 6")
     assert matter == {"title": "趋势 · 元宇宙/虚拟人", "date": "2024-12-07",
                       "description": "元宇宙/虚拟人 方向趋势：方法类别、单位与关键词随时间的变化（37 篇推送，2024-01-24 至 2024-12-07）。",
                       "lang": "zh-Hans", "echo": False, "toc": True, "image": "charts/families.png"}
@@ -103,11 +104,12 @@ def test_trends_page_end_to_end(project, monkeypatch):
     assert matter["date"] == "2024-12-07" and matter["lang"] == "en" and "50 posts" in matter["description"]
     assert (project / "trends" / "talking-head" / matter["image"]).is_file()
     outputs = markdown_outputs(nb)
-    headings = [o for o in outputs if o.startswith("## ")]
+    headings = [o.splitlines()[0] for o in outputs if o.startswith("## ")]
     assert headings == ["## Reading the numbers", "## Method families over time", "## Papers over time",
                         "## Keywords over time", "## Top affiliations"]
-    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 4 and all(o.metadata["image/png"]["alt"] for o in images)
+    charts = chart_links(nb)
+    assert len(charts) == 4 and all(alt for _path, alt in charts)
+    assert matter["image-alt"] == dict(charts)["charts/families.png"]
     for cell in nb.cells:
         assert not [o for o in cell.get("outputs", []) if o.output_type in ("error", "stream")]
     assert not (project / ".paperpress" / "staging" / "trends-talking-head").exists()
@@ -127,16 +129,13 @@ def test_post_shows_archive_sections_after_todays_trends(project):
     assert result.returncode == 0, result.stderr
     folder = project / "posts" / "2024-12-07-talking-head"
     outputs = markdown_outputs(read_post(folder))
-    trend = next(i for i, o in enumerate(outputs) if o == "## Trends")
+    trend = next(i for i, o in enumerate(outputs) if o.startswith("## Trends\n"))
     recent = next(i for i, o in enumerate(outputs) if o.startswith("### Last 90 days"))
     paper = next(i for i, o in enumerate(outputs) if "**Authors:**" in o)
     assert trend < recent < paper
     nb = read_post(folder)
-    html = [o["data"]["text/html"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
-            if "text/html" in o.get("data", {})]
-    assert any("<caption>Rising keywords: last 90 days against the 90 before</caption>" in h for h in html)
-    alts = [o.metadata["image/png"]["alt"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
-            if "image/png" in o.get("data", {})]
+    assert "<caption>Rising keywords: last 90 days against the 90 before</caption>" in "\n".join(outputs)
+    alts = [alt for _path, alt in chart_links(nb)]
     assert any(a.startswith("Papers per method family and week (2024-09-09 – 2024-12-02)") for a in alts)
     assert (folder / "charts" / "families.png").is_file()
 

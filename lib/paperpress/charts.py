@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import io
 import re
@@ -23,6 +24,7 @@ import pandas as pd  # noqa: E402
 
 from .config import load_labels  # noqa: E402
 from .records import Digest  # noqa: E402
+from .text import quote_attribute  # noqa: E402
 from . import trends  # noqa: E402
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
@@ -88,10 +90,23 @@ class Chart:
     png: bytes
     alt: str
     series: tuple[str, ...] = ()  # what was plotted (rows of a heatmap, bars), for tests and alt text
+    file: str = ""  # charts/<name>.png once saved beside the page (relative to it), else ''
+
+    def markdown(self) -> str:
+        """The saved chart as a Markdown image whose alt text Quarto uses: `![](charts/x.png){fig-alt="…"}`."""
+        # Quarto ignores an output's metadata alt and gives a notebook image only the cell's fig-alt
+        # (quarto-cli src/core/jupyter/jupyter.ts, mdImageOutput: `![${caption}](file){fig-alt=…}`); an image
+        # with a caption becomes a figure whose <img> loses it (src/resources/filters/layout/html.lua,
+        # htmlImageFigure clears image.caption). So: no caption, and our alt in `fig-alt`, which Quarto's
+        # src/resources/filters/quarto-post/html.lua (Image) turns into the alt attribute.
+        assert self.file, "save the chart first (save_chart with an output folder)"
+        return f"![]({self.file}){{fig-alt={quote_attribute(self.alt)}}}"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
+        if self.file:  # a page being built: a Markdown image of the file beside it (one output for `output: asis`)
+            return {"text/markdown": self.markdown(), "text/plain": self.alt}, {}
         data = {"image/png": base64.b64encode(self.png).decode("ascii"), "text/plain": self.alt}
-        return data, {"image/png": {"alt": self.alt}}
+        return data, {"image/png": {"alt": self.alt}}  # interactive use: the PNG itself, inline
 
     def save(self, folder: str | Path) -> Path:
         """Write the PNG as charts/<name>.png under folder."""
@@ -144,10 +159,17 @@ def draw_bars(ax, table: pd.DataFrame, label: str, title: str, xlabel: str, colo
 
 
 def save_chart(chart: Chart, output_dir: str) -> Chart:
-    """Save the chart beside the post when there is an output folder; return it for display."""
-    if output_dir:
-        chart.save(output_dir)
-    return chart
+    """Save the chart beside the page when there is an output folder; return it for display (linked once saved)."""
+    if not output_dir:
+        return chart
+    chart.save(output_dir)
+    return dataclasses.replace(chart, file=f"charts/{chart.name}.png")
+
+
+def describe_keywords(digest: Digest) -> str:
+    """Alt text of the keywords chart: each keyword with its count (also the post's listing thumbnail's)."""
+    table = trends.keyword_table(digest)
+    return f"{LABELS[digest.language]['keywords']}: " + ", ".join(f"{k} ({n})" for k, n in table.itertuples(index=False))
 
 
 def plot_keywords(digest: Digest, output_dir: str = "") -> Chart:
@@ -155,8 +177,7 @@ def plot_keywords(digest: Digest, output_dir: str = "") -> Chart:
     words = LABELS[digest.language]
     table = trends.keyword_table(digest)
     fig = plot_bars(table, "keyword", words["keywords"], words["papers"] if len(table) else words["none"])
-    alt = f"{words['keywords']}: " + ", ".join(f"{k} ({n})" for k, n in table.itertuples(index=False))
-    return save_chart(Chart("keywords", render_png(fig), alt, tuple(table["keyword"])), output_dir)
+    return save_chart(Chart("keywords", render_png(fig), describe_keywords(digest), tuple(table["keyword"])), output_dir)
 
 
 def plot_methods(digest: Digest, output_dir: str = "") -> Chart:
@@ -273,14 +294,20 @@ def period_words(table: pd.DataFrame, words: dict) -> tuple[str, str]:
     return words[freq], words[f"{freq}_axis"]
 
 
+def describe_families(t: trends.Trends, recent: bool = False) -> str:
+    """Alt text of the families heatmap: its title and each family's counts (also the trends page's thumbnail's)."""
+    words = LABELS[t.language]
+    table = trends.family_over_time(t, recent=recent)
+    return words["families"].format(period=period_words(table, words)[0]) + describe_rows(table)
+
+
 def plot_families(t: trends.Trends, output_dir: str = "", recent: bool = False) -> Chart:
     """Heatmap of papers per method family and period (the post's window, or the whole archive)."""
     words = LABELS[t.language]
     table = trends.family_over_time(t, recent=recent)
     period, axis = period_words(table, words)
-    title = words["families"].format(period=period)
-    fig = plot_heatmap(table, title, axis, words["family"], words)
-    alt = title + describe_rows(table)
+    fig = plot_heatmap(table, words["families"].format(period=period), axis, words["family"], words)
+    alt = describe_families(t, recent)
     return save_chart(Chart("families", render_png(fig), alt, tuple(table.index)), output_dir)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Iterable
 
 import pandas as pd
@@ -144,8 +145,8 @@ def render_footer(digest: Digest) -> str:
     return "---\n\n<small>" + words["tokens"].format(p=u.prompt_tokens, o=u.output_tokens, t=u.total_tokens) + "</small>"
 
 
-def build_front_matter(digest: Digest, image: str | None) -> dict:
-    """Quarto front matter of a post: title, date, categories, description, image, keywords, lang."""
+def build_front_matter(digest: Digest, image: str | None, image_alt: str = "") -> dict:
+    """Quarto front matter of a post: title, date, categories, description, image (and its alt), keywords, lang."""
     first = digest.entries[0].paper.title if digest.entries else ""
     if digest.language == "zh":
         description = f"{digest.topic_name} 方向最新论文已更新，请持续关注 Update in {digest.date}"
@@ -166,7 +167,19 @@ def build_front_matter(digest: Digest, image: str | None) -> dict:
     }
     if image:
         matter["image"] = image
+        if image_alt:
+            matter["image-alt"] = plain_alt(image_alt)
     return matter
+
+
+def plain_alt(text: str) -> str:
+    """Alt text for front matter's image-alt: one line, as it is (never Markdown-escaped)."""
+    # Quarto's listing reads image-alt from the raw YAML (quarto-cli src/project/types/website/listing/
+    # website-listing-read.ts, `documentMeta?.[kImageAlt]` from `target?.markdown.yaml`) and writes it
+    # HTML-encoded into the thumbnail's alt (website-listing-template.ts, utilities.img:
+    # encodeAttributeValue); nothing renders pandoc's Markdown reading of it. Markdown escapes would
+    # show as backslashes and "&amp;" there, so the text stays plain.
+    return " ".join(text.split())
 
 
 def markdown(text: str):
@@ -176,32 +189,63 @@ def markdown(text: str):
     return Markdown(text)
 
 
+def fence_html(html_text: str) -> str:
+    """Raw HTML as a pandoc raw block, passed through untouched (never read as Markdown)."""
+    # The form Quarto itself gives a text/html output (src/core/jupyter/jupyter.ts, mdHtmlOutput →
+    # mdFormatOutput: a ```{=html} fence longer than any backtick run inside).
+    longest = max((len(run) for run in re.findall(r"`+", html_text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{{=html}}\n{html_text.strip()}\n{ticks}"
+
+
+def show_parts(parts: list, output_dir: str = "") -> None:
+    """Notebook cell output: the parts as one Markdown text (a page being built) or one by one (interactive)."""
+    # With an output folder the cell carries `#| output: asis` and Quarto puts this one text in the page
+    # as is (quarto-cli src/core/jupyter/jupyter.ts, mdFromCodeCell: "output: asis should just include
+    # raw markup w/ no enclosures"), so its headings reach the table of contents; any other output sits in
+    # a div of its own, and pandoc lists no heading buried in one (quarto-cli#5037, jgm/pandoc#8518).
+    # Without a folder nothing was saved to link to: tables show as HTML and charts inline.
+    from IPython.display import HTML, display
+
+    if not parts:
+        return
+    if output_dir:
+        display(markdown("\n\n".join(to_markdown(part) for part in parts)))
+        return
+    for part in parts:
+        if isinstance(part, str):
+            display(HTML(part) if part.startswith("<") else markdown(part))
+        else:
+            display(part)
+
+
+def to_markdown(part) -> str:
+    """One part as Markdown: a saved chart as its image link, an HTML table as a raw block, Markdown as is."""
+    if not isinstance(part, str):
+        return part.markdown()
+    return fence_html(part) if part.startswith("<") else part
+
+
 def show_header(digest: Digest):
     """Notebook cell: the header."""
     return markdown(render_header(digest))
 
 
-def show_trend_tables(digest: Digest) -> None:
+def show_trend_tables(digest: Digest, output_dir: str = "") -> None:
     """Notebook cell: the trend heading and tables."""
-    from IPython.display import HTML, display
-
-    heading, *tables = render_trend_tables(digest)
-    display(markdown(heading))
-    for table in tables:
-        display(HTML(table) if table.startswith("<") else markdown(table))
+    show_parts(render_trend_tables(digest), output_dir)
 
 
 def show_papers(digest: Digest) -> None:
-    """Notebook cell: one Markdown output per paper, then the updated list and the footer."""
+    """Notebook cell: every paper, then the updated list and the footer, as one Markdown output."""
     from IPython.display import display
 
-    for entry in digest.entries:
-        display(markdown(render_paper(entry, digest.language)))
-    for extra in (render_updated(digest), render_footer(digest)):
-        if extra:
-            display(markdown(extra))
+    parts = [render_paper(entry, digest.language) for entry in digest.entries]
+    parts += [extra for extra in (render_updated(digest), render_footer(digest)) if extra]
+    if parts:
+        display(markdown("\n\n".join(parts)))
 
 
-def save_front_matter(digest: Digest, output_dir: str) -> None:
+def save_front_matter(digest: Digest, output_dir: str, image_alt: str = "") -> None:
     """Write the post's front matter (JSON) for `paperpress run` to put in cell 0; nothing without a folder."""
-    write_front_matter(output_dir, lambda image: build_front_matter(digest, image), "charts/keywords.png")
+    write_front_matter(output_dir, lambda image: build_front_matter(digest, image, image_alt), "charts/keywords.png")

@@ -120,6 +120,11 @@ def finalise_notebook(nb, matter: dict, output_path: str) -> list[str]:
             for output in cell.outputs:
                 if "execution_count" in output:
                     output.execution_count = count
+        if not cell.metadata.get("tags", True):
+            # papermill gives every cell `tags: []`; Quarto copies such metadata onto a div around the
+            # cell, even with `output: asis` (quarto-cli src/core/jupyter/jupyter.ts, mdFromCodeCell:
+            # forwardedAttrs → needCell), and a div holding several headings hides them from the TOC.
+            del cell.metadata["tags"]
         if cell.cell_type == "code":
             warnings += [o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
             cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]

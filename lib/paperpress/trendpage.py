@@ -18,17 +18,6 @@ def words_of(t: Trends) -> dict[str, str]:
     return LABELS[t.language]
 
 
-def display_parts(parts: list) -> None:
-    """Show Markdown strings, HTML tables and charts one after another."""
-    from IPython.display import HTML, display
-
-    for part in parts:
-        if isinstance(part, str):
-            display(HTML(part) if part.startswith("<") else post.markdown(part))
-        else:
-            display(part)
-
-
 # --- tables ---------------------------------------------------------------------------------------
 
 
@@ -106,7 +95,7 @@ def show_recent_families(t: Trends, output_dir: str = "") -> None:
     parts: list = [render_recent_heading(t)]
     if t.earlier_posts:
         parts.append(charts.plot_families(t, output_dir, recent=True))
-    display_parts(parts)
+    post.show_parts(parts, output_dir)
 
 
 def show_affiliations(t: Trends, output_dir: str = "", recent: bool = False) -> None:
@@ -117,13 +106,13 @@ def show_affiliations(t: Trends, output_dir: str = "", recent: bool = False) -> 
     has_data = bool(len(trends.top_affiliations(t, 1, recent=recent)))
     if has_data and not recent:
         parts.append(charts.plot_affiliations(t, output_dir))
-    display_parts(parts + render_affiliation_tables(t, recent))
+    post.show_parts(parts + render_affiliation_tables(t, recent), output_dir)
 
 
-def show_rising_terms(t: Trends) -> None:
+def show_rising_terms(t: Trends, output_dir: str = "") -> None:
     """Notebook cell: rising and fading keywords with their counts (nothing on a first post)."""
     if t.earlier_posts:
-        display_parts(render_rising_tables(t))
+        post.show_parts(render_rising_tables(t), output_dir)
 
 
 # --- a topic's trends page ------------------------------------------------------------------------
@@ -196,19 +185,19 @@ def read_affiliations(t: Trends) -> str:
                                          m=int(countries.iloc[0]))
 
 
-def show_reading(t: Trends) -> None:
+def show_reading(t: Trends, output_dir: str = "") -> None:
     """Notebook cell: the reading of the numbers."""
-    display_parts([f"## {words_of(t)['reading']}", render_reading(t)])
+    post.show_parts([f"## {words_of(t)['reading']}", render_reading(t)], output_dir)
 
 
 def show_families(t: Trends, output_dir: str = "") -> None:
     """Notebook cell: method families per period over the whole archive."""
-    display_parts([f"## {words_of(t)['families']}", charts.plot_families(t, output_dir)])
+    post.show_parts([f"## {words_of(t)['families']}", charts.plot_families(t, output_dir)], output_dir)
 
 
 def show_papers(t: Trends, output_dir: str = "") -> None:
     """Notebook cell: papers per period."""
-    display_parts([f"## {words_of(t)['papers']}", charts.plot_papers(t, output_dir)])
+    post.show_parts([f"## {words_of(t)['papers']}", charts.plot_papers(t, output_dir)], output_dir)
 
 
 def show_keywords(t: Trends, output_dir: str = "") -> None:
@@ -217,15 +206,15 @@ def show_keywords(t: Trends, output_dir: str = "") -> None:
     # Without an earlier window there is nothing to chart: the tables' one line says why.
     compared = trends.compare_windows(t, "keyword").attrs["papers_before"]
     rising = [charts.plot_rising(t, output_dir)] if compared else []
-    display_parts([f"## {words['keywords']}", charts.plot_keyword_trend(t, output_dir),
-                   f"### {words['rising_heading']}", *rising, *render_rising_tables(t)])
+    post.show_parts([f"## {words['keywords']}", charts.plot_keyword_trend(t, output_dir),
+                     f"### {words['rising_heading']}", *rising, *render_rising_tables(t)], output_dir)
 
 
 # --- building the page ----------------------------------------------------------------------------
 
 
 def build_front_matter(t: Trends, image: str | None) -> dict:
-    """Front matter of a trends page: title, date of the latest post, description, lang, image."""
+    """Front matter of a trends page: title, date of the latest post, description, lang, image (and its alt)."""
     words = words_of(t)
     first, last = t.post_dates[0], t.end
     matter = {
@@ -236,8 +225,9 @@ def build_front_matter(t: Trends, image: str | None) -> dict:
         "echo": False,  # trends/ has no _metadata.yml: Quarto must not show the code cells
         "toc": True,
     }
-    if image:
+    if image:  # the families chart: its alt text describes it for the listing's thumbnail
         matter["image"] = image
+        matter["image-alt"] = post.plain_alt(charts.describe_families(t))
     return matter
 
 
