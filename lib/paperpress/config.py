@@ -21,6 +21,8 @@ ARXIV_FIRST_DAY = dt.date(1991, 8, 14)
 DEFAULT_ARXIV_API_URL = "https://export.arxiv.org/api/query"
 DEFAULT_OPENALEX_URL = "https://api.openalex.org"
 DEFAULT_MODEL = "gemini-3.5-flash-lite"
+# _quarto.yml's site-url until the user sets theirs (doctor warns while it is there).
+PLACEHOLDER_SITE_URL = "https://example.github.io/paperpress"
 # Named in every request to arXiv and OpenAlex: both ask clients to identify themselves.
 USER_AGENT = f"paperpress/{__version__} (daily arXiv digest)"
 # Days of the trailing window of a post's archive section and of rising/fading terms (trends pages too).
@@ -182,6 +184,8 @@ class Settings:
     gemini_max_wait_s: float = 90.0  # a longer server retryDelay means a spent quota: give up
     gemini_retry_scale: float = 1.0  # multiplies the server's retryDelay (tests shrink it)
     gemini_input_tokens: int = 6000  # prompt budget for PDF text (approx. chars / 4)
+    # The published site's address (repository variable SITE_URL in Actions), else _quarto.yml's site-url.
+    site_url: str = ""
     # Set by `paperpress backfill` for its runs: days in flight and their claims (see digest.wait_for_claims).
     pending_dir: str = ""
     # The key is held here only to be handed to the client; repr=False keeps it out of logs.
@@ -211,6 +215,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path =
         cache_dir=Path(env.get("PAPERPRESS_CACHE_DIR") or ".paperpress/cache"),
         api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or "",
         pending_dir=env.get("PAPERPRESS_PENDING_DIR", ""),
+        site_url=env.get("PAPERPRESS_SITE_URL", "").strip(),
         **read_gemini_numbers(env),
     )
 

@@ -1,17 +1,23 @@
-"""`paperpress doctor`: check the machine and the project, and say what to fix."""
+"""`paperpress doctor`: check the machine and the project, and say what to fix; `--live` calls each service once."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import os
+import re
 import shutil
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
-from .config import PaperpressError, load_settings, load_topics
+from .config import (DEFAULT_ARXIV_API_URL, NO_KEY_MESSAGE, PLACEHOLDER_SITE_URL, USER_AGENT, PaperpressError, Settings,
+                     load_settings, load_topics)
 
 Check = tuple[str, str, str]  # (status: ok/warn/fail, what, detail or what to do)
 
@@ -38,18 +44,35 @@ def check_kernel() -> Check:
 
 
 def check_renderer() -> Check:
-    """Quarto, or the pandoc preview when Quarto is missing."""
-    quarto = shutil.which("quarto")
+    """Which renderer `paperpress render` will use: Quarto (PATH, or pip's quarto-cli), else the pandoc preview."""
+    from .site import find_quarto
+
+    quarto = find_quarto()
     if quarto:
-        return ("ok", "renderer", f"quarto at {quarto}")
+        return ("ok", "renderer", f"quarto at {quarto}: `paperpress render` runs `quarto render`")
     try:
         import pypandoc
 
         version = pypandoc.get_pandoc_version()
     except (ImportError, OSError) as exc:
         return ("fail", "renderer", f"neither quarto nor pandoc ({exc}): pip install pypandoc-binary")
-    return ("warn", "renderer", f"no quarto: `paperpress render` builds a pandoc {version} preview; "
-            "install Quarto to render and publish the full site")
+    return ("warn", "renderer", f"no quarto: `paperpress render` builds the pandoc {version} preview; for the full "
+            "site install Quarto (pip install -e '.[quarto]' fetches it from GitHub, or quarto.org)")
+
+
+def check_site_url(root: str = ".") -> Check:
+    """The site's address (the RSS feed needs it) is set, not _quarto.yml's placeholder."""
+    from .site import read_config
+
+    setting = load_settings().site_url
+    if setting:
+        return ("ok", "site-url", f"{setting} (PAPERPRESS_SITE_URL; the publish workflow writes it over _quarto.yml's)")
+    url = read_config(Path(root)).get("site-url", "")
+    if url and url.rstrip("/") != PLACEHOLDER_SITE_URL:
+        return ("ok", "site-url", f"{url} (_quarto.yml)")
+    found = f"has the placeholder {url}" if url else "has no site-url"
+    return ("warn", "site-url", f"_quarto.yml {found}: the RSS feed's links need the site's address; set site-url "
+            "in _quarto.yml (in GitHub Actions: the repository variable SITE_URL)")
 
 
 def check_font() -> Check:
@@ -105,13 +128,178 @@ def check_browser() -> Check:
     return ("warn", "browser", "no chromium: browser tests are skipped (apt-get install chromium)")
 
 
+# --- one real call to each service (--live) -------------------------------------------------------
+
+KNOWN_PAPER = "1706.03762"  # "Attention Is All You Need": indexed by OpenAlex, a 2 MB PDF
+KNOWN_VERSION = "v7"
+ARXIV_QUERY = 'ti:"Attention Is All You Need" AND au:Vaswani'
+LIVE_TIMEOUT = (5.0, 15.0)  # connect, read (s): four calls at once stay well under a minute
+PDF_DEADLINE = 30.0
+GEMINI_TIMEOUT_S = 30.0
+PROBE_ABSTRACT = ("The dominant sequence transduction models are based on complex recurrent or convolutional neural "
+                  "networks. We propose a new simple network architecture, the Transformer, based solely on attention "
+                  "mechanisms, dispensing with recurrence and convolutions entirely.")
+
+
+ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")\]]+")
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The exception at the bottom of a chain of wrappers (a refused connection under three layers of HTTP)."""
+    while True:
+        below = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+        if below is None:
+            return exc
+        exc = below
+
+
+def network_error(exc: BaseException) -> str:
+    """A network exception as a short line: its type and the root reason ('[Errno 111] Connection refused')."""
+    root = root_cause(exc)
+    errno = ERRNO.search(str(root))
+    reason = errno.group(0).strip() if errno else " ".join(str(root).split())[:160] or type(root).__name__
+    return f"{type(exc).__name__}: {reason}"
+
+
+def describe_error(exc: BaseException) -> str:
+    """A failed check as one line: our message (with the reason a retry wrapper hid), else the exception's."""
+    if not isinstance(exc, PaperpressError):
+        return network_error(exc)
+    text = " ".join(str(exc).split())
+    root = root_cause(exc)
+    return text if root is exc else f"{text} ({network_error(root)})"
+
+
+def timed(what: str, check: Callable[[], str]) -> Check:
+    """Run one live check: ok with what it found and how long it took, or fail with the exact error."""
+    started = time.monotonic()
+    try:
+        detail = check()
+    except Exception as exc:  # noqa: BLE001 - any failure is the finding, said as it is
+        return ("fail", what, describe_error(exc))
+    return ("ok", what, f"{detail} ({time.monotonic() - started:.1f} s)")
+
+
+def live_arxiv(settings: Settings) -> str:
+    """A one-result query for a known paper through the arXiv client paperpress uses."""
+    from .arxiv_api import ArxivClient
+
+    client = ArxivClient(settings.arxiv_api_url, delay=0.0, tries=2, timeout=LIVE_TIMEOUT, backoff=1.0)
+    papers, total = client.fetch_page(ARXIV_QUERY, 0, 1)
+    if not papers:
+        raise PaperpressError(f"{settings.arxiv_api_url} answered with no paper for {ARXIV_QUERY} ({total} in total)")
+    return f"{papers[0].versioned_id} “{papers[0].title}” from {settings.arxiv_api_url}"
+
+
+def known_pdf_url(settings: Settings) -> str:
+    """The known paper's PDF: on arxiv.org, or beside a custom API (a mirror, a test's fake) on its host."""
+    if settings.arxiv_api_url == DEFAULT_ARXIV_API_URL:
+        return f"https://arxiv.org/pdf/{KNOWN_PAPER}{KNOWN_VERSION}"
+    parts = urlsplit(settings.arxiv_api_url)
+    return f"{parts.scheme}://{parts.netloc}/pdf/{KNOWN_PAPER}{KNOWN_VERSION}"
+
+
+class RecordingClient:
+    """The arXiv client as pdf.download_pdf uses it, keeping the HTTP status or error it hides behind a status."""
+
+    def __init__(self, client):
+        self.client, self.found = client, ""
+
+    def get(self, url: str, **kwargs):
+        """client.get, noting what came back."""
+        try:
+            response = self.client.get(url, **kwargs)
+        except Exception as exc:
+            self.found = network_error(exc)
+            raise
+        self.found = f"HTTP {response.status_code} {response.reason or ''}".strip()
+        return response
+
+
+def live_pdf(settings: Settings) -> str:
+    """One PDF download through pdf.download_pdf."""
+    from .arxiv_api import ArxivClient
+    from .pdf import download_pdf
+
+    url = known_pdf_url(settings)
+    client = RecordingClient(ArxivClient(settings.arxiv_api_url, delay=0.0))
+    status, data = download_pdf(url, client, timeout=LIVE_TIMEOUT, deadline=PDF_DEADLINE)
+    if status != "ok":
+        raise PaperpressError(f"{url}: {status} ({client.found or 'no answer'})")
+    size = f"{len(data) / 2**20:.1f} MB" if len(data) >= 2**20 else f"{len(data) / 1024:.0f} kB"
+    return f"{size} from {url}"
+
+
+def live_openalex(settings: Settings) -> str:
+    """The known paper's work, looked up by its arXiv DOI as paperpress does."""
+    import requests
+
+    from .affiliations import ARXIV_DOI, parse_openalex
+
+    url = f"{settings.openalex_url.rstrip('/')}/works/doi:{ARXIV_DOI.format(KNOWN_PAPER)}"
+    params = {"mailto": settings.openalex_mailto} if settings.openalex_mailto else {}
+    try:
+        response = requests.get(url, params=params, timeout=LIVE_TIMEOUT, headers={"User-Agent": USER_AGENT})
+    except requests.RequestException as exc:
+        where = settings.openalex_url.rstrip("/")
+        raise PaperpressError(f"OpenAlex unreachable at {where}: {network_error(exc)}") from None
+    if response.status_code != 200:
+        raise PaperpressError(f"{url}: HTTP {response.status_code} {' '.join(response.text.split())[:200]}")
+    work = response.json()
+    return f"{work.get('id', '?')} with {len(parse_openalex(work))} institution(s), from {settings.openalex_url}"
+
+
+def live_gemini(settings: Settings) -> str:
+    """One small structured call with the configured model, API version and generation settings."""
+    from google.genai import errors
+
+    from . import gemini
+    from .records import Extras, Paper
+
+    if not settings.has_key:
+        raise PaperpressError(NO_KEY_MESSAGE)
+    model = settings.gemini_model
+    probe = Paper(arxiv_id=KNOWN_PAPER, version=KNOWN_VERSION, title="Attention Is All You Need",
+                  authors=("Ashish Vaswani",), abstract=PROBE_ABSTRACT)
+    # make_client and make_config are what a run uses: the same API version, schema and thinking.
+    client = gemini.make_client(dataclasses.replace(settings, gemini_timeout_s=GEMINI_TIMEOUT_S))
+    try:
+        response = client.models.generate_content(model=model, contents=gemini.build_prompt(probe, Extras(), 500),
+                                                  config=gemini.make_config("en"))
+    except errors.APIError as exc:  # the server's own message: what to fix
+        raise PaperpressError(f"{model}: HTTP {exc.code} {exc.status or ''}: {exc.message or exc.details}") from None
+    finally:
+        getattr(client, "close", lambda: None)()
+    try:
+        gemini.read_answer(response, "en")
+    except (gemini.AnswerError, gemini.PaperFailed) as exc:
+        raise PaperpressError(f"{model} answered, but not usably: {exc}") from None
+    return f"{model}: a valid structured answer, {gemini.read_usage(response).total_tokens} tokens"
+
+
+def run_live(settings: Settings) -> list[Check]:
+    """Each service once, at the same time (the slowest sets the time); secrets never printed."""
+    checks = {"arXiv": live_arxiv, "Gemini": live_gemini, "OpenAlex": live_openalex, "PDF": live_pdf}
+    with ThreadPoolExecutor(len(checks)) as pool:
+        futures = {what: pool.submit(timed, what, lambda check=check: check(settings)) for what, check in checks.items()}
+        results = [futures[what].result() for what in checks]
+    return [(status, what, scrub(detail, settings)) for status, what, detail in results]
+
+
+def scrub(text: str, settings: Settings) -> str:
+    """Text without the API key, should a service or library ever echo it."""
+    return text.replace(settings.api_key, "[key]") if settings.api_key else text
+
+
 def run_doctor(args: argparse.Namespace) -> int:
-    """Run every check, print one line each; exit 1 when any check fails."""
+    """Run every check, print one line each (with --live, one call to each service too); exit 1 when any fails."""
     checks: list[Callable[[], Check]] = [
         check_python, check_kernel, check_template, lambda: check_topics(args.topics_file),
-        lambda: check_writable(args.posts_dir), check_key, check_renderer, check_font, check_browser,
+        lambda: check_writable(args.posts_dir), check_key, check_renderer, check_site_url, check_font, check_browser,
     ]
     results = [check() for check in checks]
+    if getattr(args, "live", False):
+        results += run_live(load_settings())
     for status, what, detail in results:
         print(f"{status:>4}  {what:13} {detail}")
     failed = [r for r in results if r[0] == "fail"]

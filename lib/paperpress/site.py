@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import importlib.util
 import json
 import logging
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -75,7 +77,7 @@ class Page:
 def render_site(root: Path, quarto: str | None = "quarto") -> Path:
     """Render the site into root/_site and return its index.html (a pandoc preview without Quarto)."""
     root = Path(root)
-    executable = shutil.which(quarto) if quarto else None
+    executable = (find_quarto() if quarto == "quarto" else shutil.which(quarto)) if quarto else None
     if quarto and not executable and os.sep in quarto:
         raise PaperpressError(f"quarto not found or not executable: {quarto}")
     if executable:
@@ -83,6 +85,26 @@ def render_site(root: Path, quarto: str | None = "quarto") -> Path:
     index = build_preview(root)
     log.warning("%s: %s", PREVIEW_NOTICE, index)
     return index
+
+
+def find_quarto() -> str | None:
+    """The Quarto that `paperpress render` runs: on PATH or beside this Python (pip's quarto-cli), else None."""
+    found = shutil.which("quarto") or shutil.which("quarto", path=str(Path(sys.executable).parent))
+    if not found:
+        return None
+    # pip's quarto-cli installs a `quarto` script that runs the binary it fetched into the package
+    # (quarto_cli/quarto-<version>/bin/quarto) but drops its exit code (quarto-cli setup.py console_scripts
+    # "quarto = quarto_cli:run_quarto", which returns None): run that binary itself, so a failure shows.
+    try:
+        head = Path(found).read_bytes()[:4096]
+    except OSError:
+        return found
+    if head.startswith(b"#!") and b"quarto_cli" in head:
+        spec = importlib.util.find_spec("quarto_cli")
+        package = Path(spec.origin).parent if spec and spec.origin else None
+        binaries = sorted(package.glob("quarto-*/bin/quarto")) if package else []
+        return str(binaries[-1]) if binaries else found
+    return found
 
 
 def is_preview(index: Path) -> bool:
