@@ -286,6 +286,9 @@ def toc_site(tmp_path_factory) -> Path:
         markdown_cell("#| output: asis\nshow()", "## Asis One\n\nText.\n\n### Asis Deep\n\n## Asis Two\n\nMore."),
         markdown_cell("show()", "## Alone in its output\n\nText."),  # one output: its div starts with it
         markdown_cell("show()", "## Buried A", "## Buried B"),  # two outputs in one cell div
+        new_code_cell("show()", outputs=[  # a heading, then a table: each output in a div of its own
+            new_output("display_data", data={"text/markdown": "## Heading then table", "text/plain": "<Markdown>"}),
+            new_output("display_data", data={"text/html": HTML_TABLE, "text/plain": "<table>"})]),
         markdown_cell("#| output: asis\nshow()", "## Tagged A\n\nText.\n\n## Tagged B", tags=[]),
         markdown_cell("#| output: asis\nshow()", '![](charts/x.png){fig-alt="Keywords: a \\"b\\" & c (2)"}'),
     ]
@@ -308,7 +311,7 @@ def test_toc_lists_only_the_headings_quarto_would(toc_site):
     page = toc_site / "_site" / "posts" / "2024-04-01-toc" / "index.html"
     assert toc_entries(page) == ["Asis One", "Asis Two", "Alone in its output"]
     text = page.read_text(encoding="utf-8")
-    assert "Buried B</h2>" in text and "Tagged B</h2>" in text  # on the page, just not in its TOC
+    assert "Buried B</h2>" in text and "Tagged B</h2>" in text and "then table</h2>" in text  # not in its TOC
 
 
 def test_trends_page_toc_takes_quartos_default_depth(toc_site):
