@@ -303,7 +303,7 @@ TAG_OPTIONS = {"hide-cell": {"include": False}, "remove-cell": {"include": False
                "show-output": {"output": True}, "show-warnings": {"warning": True}}
 # Option and metadata keys Quarto keeps off a cell's div (jupyter.ts:200-266: kJupyterCellInternalOptionKeys,
 # kJupyterCellStandardMetadataKeys, kJupyterCellThirdPartyMetadataKeys). Any other key, papermill's
-# `tags: []` included, is copied onto a div around the cell, even with `output: asis` (jupyter.ts:1423-1457,
+# `tags: []` included, is copied onto a div around the cell, even with `output: asis` (jupyter.ts:1427-1457,
 # forwardedAttrs → needCell). Quarto compares the key lower-cased with this list, so "outputId" never matches.
 UNFORWARDED_KEYS = frozenset({
     "eval", "echo", "warning", "error", "output", "include", "label", "classes", "panel", "column", "fig-cap",
@@ -371,7 +371,7 @@ def convert_cell(cell: nbformat.NotebookNode, index: int, out_dir: Path) -> str:
 
 
 def forwarded_attributes(cell: nbformat.NotebookNode, options: dict[str, Any]) -> list[str]:
-    """The attributes Quarto copies onto a cell's div from its metadata and options (jupyter.ts:1423-1446)."""
+    """The attributes Quarto copies onto a cell's div from its metadata and options (jupyter.ts:1427-1446)."""
     attributes = []
     for key, value in {**cell.get("metadata", {}), **options}.items():
         if key.lower() in UNFORWARDED_KEYS or value is None:
