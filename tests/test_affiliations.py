@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+import os
+import time
+from dataclasses import replace
+
 import pytest
 
-from paperpress.affiliations import fetch_openalex, find_affiliations, parse_openalex, parse_pdf_affiliations
+from paperpress import affiliations
+from paperpress.affiliations import (fetch_openalex, find_affiliations, openalex_cache_path, parse_openalex,
+                                     parse_pdf_affiliations)
 from paperpress.config import Settings
 from paperpress.records import Paper
+from paperpress.trends import normalise_affiliation
 from tests.fakes.arxiv import unused_url
-from tests.fakes.openalex import FakeOpenAlex, make_work
+from tests.fakes.openalex import DOCUMENTED_WORK, FakeOpenAlex, make_work
 
 TSINGHUA = ("Tsinghua University", "https://ror.org/03cve4549", "CN")
 TENCENT = ("Tencent (China)", "https://ror.org/00hhjss72", "CN")
 ICT = ("Institute of Computing Technology", "https://ror.org/0090r4d87", "CN")
+ETH = ("ETH Zurich", "https://ror.org/05a28rw58", "CH")
 
 # First pages as PDF text extraction gives them (marks glued to names, e-mails, two columns).
 GLUED_MARKS = """Make-Your-Anchor: A Diffusion-based 2D Avatar Generation Framework
@@ -47,6 +56,43 @@ def openalex():
         yield server
 
 
+@pytest.fixture
+def settings(openalex, tmp_path, monkeypatch) -> Settings:
+    monkeypatch.setattr(affiliations, "OPENALEX_BACKOFF", 0.05)  # the backoff's shape, not its seconds
+    return Settings(openalex_url=openalex.url, openalex_mailto="team@example.org", cache_dir=tmp_path / "cache")
+
+
+def age(path, hours: float) -> None:
+    """Make a cached answer look `hours` old."""
+    then = time.time() - hours * 3600
+    os.utime(path, (then, then))
+
+
+# --- OpenAlex: the documented Work object -------------------------------------------------------
+
+
+def test_parse_openalex_reads_the_documented_work_object():
+    found = parse_openalex(copy.deepcopy(DOCUMENTED_WORK))
+    assert [(a.name, a.ror, a.country, a.source) for a in found] == [
+        ("Simon Fraser University", "https://ror.org/0213rcc28", "CA", "openalex"),
+        ("Public Knowledge Project", None, None, "openalex"),  # ror, country_code and type may be null
+        ("OurResearch", "https://ror.org/02nr0ka47", "US", "openalex"),
+    ]
+
+
+def test_fake_works_have_the_documented_shape():
+    documented = DOCUMENTED_WORK["authorships"][0]
+    made = make_work("2403.16510", [("Ziyao Huang", [TSINGHUA], ["Tsinghua University, Beijing"])])
+    assert set(DOCUMENTED_WORK) <= set(made)
+    authorship = made["authorships"][0]
+    assert set(authorship) == set(documented)
+    assert set(authorship["institutions"][0]) == set(documented["institutions"][0])
+    assert set(authorship["affiliations"][0]) == set(documented["affiliations"][0])
+    assert set(authorship["author"]) == set(documented["author"])
+    for key in ("countries", "raw_affiliation_strings", "institutions", "affiliations"):
+        assert isinstance(authorship[key], list) and isinstance(documented[key], list)
+
+
 def test_parse_openalex_lists_first_author_first_each_once():
     work = make_work("2403.16510", [("Fan Tang", [TSINGHUA, ICT]), ("Ziyao Huang", [ICT, TENCENT]), ("Yong Zhang", [TENCENT])])
     # OpenAlex marks the first author: trust author_position, not the list order.
@@ -63,24 +109,87 @@ def test_parse_openalex_without_institutions_is_empty():
     assert parse_openalex(make_work("2403.16510", [("Ziyao Huang", [])])) == []
 
 
-def test_fetch_openalex_asks_by_arxiv_doi_with_mailto(openalex):
+def test_raw_affiliation_strings_stand_in_when_institutions_are_empty():
+    # A new paper: OpenAlex has the printed affiliations but has matched no institution yet.
+    work = make_work("2404.00001", [("Jane Doe", [], ["Dept. of CS, Tsinghua Univ., Beijing, China"]),
+                                    ("John Roe", [], ["CUHK; MPI Informatics"]), ("Ann Poe", [ETH], ["ETH Zürich"])])
+    work["authorships"][0]["countries"] = ["CN"]  # OpenAlex reads countries from raw strings too
+    found = parse_openalex(work)
+    assert [(a.name, a.country) for a in found] == [
+        ("Dept. of CS, Tsinghua Univ., Beijing, China", "CN"), ("CUHK", None), ("MPI Informatics", None), ("ETH Zurich", "CH")]
+    assert {a.source for a in found} == {"openalex"} and found[-1].ror == ETH[1]
+    # ... and they count like any printed name.
+    assert [normalise_affiliation(a.name, a.ror, a.country).name for a in found] == [
+        "Tsinghua University", "Chinese University of Hong Kong", "Max Planck Institute for Informatics", "ETH Zurich"]
+
+
+# --- OpenAlex: requests, retries, cache ----------------------------------------------------------
+
+
+def test_fetch_openalex_asks_by_arxiv_doi_with_mailto(openalex, settings):
     openalex.add_work("2403.16510", [("Ziyao Huang", [ICT])])
-    settings = Settings(openalex_url=openalex.url, openalex_mailto="team@example.org")
     work = fetch_openalex("2403.16510", settings)
     assert work["authorships"][0]["institutions"][0]["display_name"] == "Institute of Computing Technology"
+    assert set(work) == {"id", "doi", "display_name", "authorships"}  # only the fields we read travel
     request = openalex.requests[0]
     assert request.path == "/works/doi:10.48550/arXiv.2403.16510"
-    assert request.params == {"mailto": "team@example.org"}
+    assert request.params == {"mailto": "team@example.org", "select": "id,doi,display_name,authorships"}
     assert request.headers["User-Agent"].startswith("paperpress/")
 
 
-def test_fetch_openalex_failures_are_none(openalex):
-    settings = Settings(openalex_url=openalex.url)
-    assert fetch_openalex("2403.99999", settings) is None  # not indexed yet: 404
+def test_fetch_openalex_failures_are_none_and_not_cached(openalex, settings):
     openalex.add_work("2403.16510", [("Ziyao Huang", [ICT])])
-    openalex.fail(500)
+    openalex.fail(500, times=3)
     assert fetch_openalex("2403.16510", settings) is None
-    assert fetch_openalex("2403.16510", Settings(openalex_url=unused_url())) is None
+    assert len(openalex.requests) == 3  # three tries, then the first page stands in
+    assert fetch_openalex("2403.16510", settings)["id"]  # an outage is not remembered
+    assert fetch_openalex("2403.16510", replace(settings, openalex_url=unused_url(), cache_dir=settings.cache_dir / "x")) is None
+
+
+def test_fetch_openalex_retries_429_and_5xx_with_growing_waits(openalex, settings):
+    openalex.add_work("2403.16510", [("Ziyao Huang", [ICT])])
+    openalex.fail(429)
+    openalex.fail(503)
+    assert fetch_openalex("2403.16510", settings)["id"]
+    first, second, third = (r.at for r in openalex.requests)
+    assert second - first >= 0.05 and third - second >= 0.1
+
+
+def test_fetch_openalex_stops_when_the_days_budget_is_spent(openalex, settings):
+    openalex.add_work("2403.16510", [("Ziyao Huang", [ICT])])
+    openalex.spend_credits()
+    assert fetch_openalex("2403.16510", settings) is None
+    assert len(openalex.requests) == 1  # X-RateLimit-Remaining: 0 — no retry can help before midnight UTC
+    assert not openalex_cache_path("2403.16510", settings).exists()
+
+
+def test_a_rerun_asks_openalex_nothing(openalex, settings):
+    openalex.add_work("2403.16510", [("Ziyao Huang", [ICT])])
+    first = find_affiliations(make_paper("2403.16510"), GLUED_MARKS, settings)
+    age(openalex_cache_path("2403.16510", settings), hours=24 * 365)  # a work with institutions is kept for good
+    again = find_affiliations(make_paper("2403.16510"), GLUED_MARKS, settings)
+    assert again == first and len(openalex.requests) == 1
+
+
+def test_not_indexed_yet_is_remembered_for_a_day(openalex, settings):
+    assert fetch_openalex("2403.99999", settings) is None  # 404: not indexed yet
+    openalex.add_work("2403.99999", [("Ziyao Huang", [ICT])])
+    assert fetch_openalex("2403.99999", settings) is None and len(openalex.requests) == 1  # a rerun today: same post
+    age(openalex_cache_path("2403.99999", settings), hours=25)
+    assert fetch_openalex("2403.99999", settings)["id"]  # a day later OpenAlex has indexed it
+    assert len(openalex.requests) == 2
+
+
+def test_a_work_without_affiliations_is_asked_again_a_day_later(openalex, settings):
+    openalex.add_work("2403.16510", [("Ziyao Huang", [])])
+    assert parse_openalex(fetch_openalex("2403.16510", settings)) == []
+    path = openalex_cache_path("2403.16510", settings)
+    age(path, hours=23)
+    fetch_openalex("2403.16510", settings)
+    assert len(openalex.requests) == 1
+    openalex.add_work("2403.16510", [("Ziyao Huang", [ICT])])
+    age(path, hours=25)
+    assert [a.name for a in parse_openalex(fetch_openalex("2403.16510", settings))] == ["Institute of Computing Technology"]
 
 
 def test_pdf_heuristic_splits_marked_institutions_and_stops_at_the_abstract():
@@ -101,8 +210,7 @@ def test_pdf_heuristic_on_stacked_authors_and_without_abstract_heading():
     assert parse_pdf_affiliations("", ["Jane Doe"]) == []
 
 
-def test_find_affiliations_prefers_openalex_and_falls_back_to_the_pdf(openalex):
-    settings = Settings(openalex_url=openalex.url)
+def test_find_affiliations_prefers_openalex_and_falls_back_to_the_pdf(openalex, settings):
     openalex.add_work("2403.16510", [("Ziyao Huang", [ICT])])
     from_openalex = find_affiliations(make_paper("2403.16510"), GLUED_MARKS, settings)
     assert [(a.name, a.source) for a in from_openalex] == [("Institute of Computing Technology", "openalex")]
