@@ -12,9 +12,9 @@ import pytest
 from paperpress import affiliations
 from paperpress.affiliations import (fetch_openalex, find_affiliations, openalex_cache_path, parse_openalex,
                                      parse_pdf_affiliations)
-from paperpress.config import Settings
+from paperpress.config import Settings, read_data
+from paperpress.institutions import institution_key, load_institutions, merge_spellings, normalise_affiliation, sorted_key
 from paperpress.records import Paper
-from paperpress.trends import normalise_affiliation
 from tests.fakes.arxiv import unused_url
 from tests.fakes.openalex import DOCUMENTED_WORK, FakeOpenAlex, make_work
 
@@ -44,6 +44,7 @@ Jane Doe, John Roe
 Department of Computer Science, Stanford University, Stanford, CA 94305, USA
 1 Introduction
 Research shows that institutes of all kinds study avatars."""
+
 
 
 def make_paper(arxiv_id: str = "2403.16510") -> Paper:
@@ -210,9 +211,46 @@ def test_pdf_heuristic_on_stacked_authors_and_without_abstract_heading():
     assert parse_pdf_affiliations("", ["Jane Doe"]) == []
 
 
+
 def test_find_affiliations_prefers_openalex_and_falls_back_to_the_pdf(openalex, settings):
     openalex.add_work("2403.16510", [("Ziyao Huang", [ICT])])
     from_openalex = find_affiliations(make_paper("2403.16510"), GLUED_MARKS, settings)
     assert [(a.name, a.source) for a in from_openalex] == [("Institute of Computing Technology", "openalex")]
     from_pdf = find_affiliations(make_paper("2403.99999"), GLUED_MARKS, settings)
     assert from_pdf[0].source == "pdf" and from_pdf[0].name.startswith("Institute of Computing Technology")
+
+
+def test_openalex_raw_strings_win_over_the_first_page_and_a_bare_work_falls_back_to_it(openalex, settings):
+    openalex.add_work("2403.16510", [("Ziyao Huang", [], ["CUHK, Hong Kong"])])
+    assert [(a.name, a.source) for a in find_affiliations(make_paper("2403.16510"), GLUED_MARKS, settings)] == [
+        ("CUHK, Hong Kong", "openalex")]
+    openalex.add_work("2403.11589", [("Ziyao Huang", [])])  # indexed, but nothing about affiliations yet
+    assert {a.source for a in find_affiliations(make_paper("2403.11589"), GLUED_MARKS, settings)} == {"pdf"}
+
+
+# --- the data file and spellings ------------------------------------------------------------------
+
+
+def test_every_alias_names_one_institution():
+    data = read_data("affiliations.yml")
+    rules = load_institutions()
+    owner: dict[str, str] = {}
+    for item in data["institutions"]:
+        assert item["country"] in data["countries"], item["name"]
+        for alias in [item["name"], *item.get("aliases", [])]:
+            key = institution_key(str(alias), rules.abbreviations)
+            for k in {key, sorted_key(key)}:
+                assert owner.setdefault(k, item["name"]) == item["name"], f"{alias!r} names two institutions"
+    for ambiguous in ("MPI", "NTU", "UCB", "IIT"):  # several institutions each
+        assert institution_key(ambiguous, {}) not in owner
+
+
+def test_alike_names_of_different_institutions_stay_apart_and_typos_merge():
+    apart = ["Wuhan University of Science and Technology", "Pohang University of Science and Technology",
+             "Huazhong University of Science and Technology", "Shandong University of Science and Technology",
+             "Xi'an University of Technology", "Dalian University of Technology"]
+    assert len({normalise_affiliation(n).name for n in apart}) == len(apart)
+    assert len(set(merge_spellings(apart).values())) == len(apart)
+    assert normalise_affiliation("Carnegie Melon University").name == "Carnegie Mellon University"
+    assert normalise_affiliation("Pohang Univ. of Sci. & Tech.").name == "POSTECH"
+    assert normalise_affiliation("The Chinese University of Hong Kong, Shenzhen").name == "Chinese University of Hong Kong, Shenzhen"
