@@ -9,12 +9,12 @@ from dataclasses import replace
 
 import pytest
 
-from paperpress import affiliations
+from paperpress import affiliations, trends
 from paperpress.affiliations import (fetch_openalex, find_affiliations, openalex_cache_path, parse_openalex,
                                      parse_pdf_affiliations)
 from paperpress.config import Settings, read_data
 from paperpress.institutions import institution_key, load_institutions, merge_spellings, normalise_affiliation, sorted_key
-from paperpress.records import Paper
+from paperpress.records import Affiliation, Digest, Entry, Extras, Paper, Summary
 from tests.fakes.arxiv import unused_url
 from tests.fakes.openalex import DOCUMENTED_WORK, FakeOpenAlex, make_work
 
@@ -254,3 +254,29 @@ def test_alike_names_of_different_institutions_stay_apart_and_typos_merge():
     assert normalise_affiliation("Carnegie Melon University").name == "Carnegie Mellon University"
     assert normalise_affiliation("Pohang Univ. of Sci. & Tech.").name == "POSTECH"
     assert normalise_affiliation("The Chinese University of Hong Kong, Shenzhen").name == "Chinese University of Hong Kong, Shenzhen"
+
+
+# --- what the trends count ------------------------------------------------------------------------
+
+
+def make_entry(found: tuple[Affiliation, ...], grounded: list[str], arxiv_id: str = "2403.16510") -> Entry:
+    summary = Summary(tldr="One line.", key_takeaways=["a", "b", "c"], affiliations=grounded)
+    return Entry(paper=make_paper(arxiv_id), extras=Extras(affiliations=found), summary=summary)
+
+
+def test_trends_count_openalex_then_the_first_page_then_the_models_grounded_affiliations():
+    grounded = ["The Chinese University of Hong Kong"]
+    from_openalex = make_entry((Affiliation(name="ETH Zurich", ror=ETH[1], country="CH", source="openalex"),), grounded)
+    from_page = make_entry((Affiliation(name="Tsinghua Univ.", source="pdf"),), grounded, "2403.11589")
+    from_model = make_entry((), grounded, "2403.10335")
+    assert [(a.name, a.source) for a in trends.counted_affiliations(from_openalex)] == [("ETH Zurich", "openalex")]
+    assert [(a.name, a.source) for a in trends.counted_affiliations(from_page)] == [("Tsinghua Univ.", "pdf")]
+    assert [(a.name, a.source) for a in trends.counted_affiliations(from_model)] == [(grounded[0], "model")]
+    assert trends.counted_affiliations(make_entry((), [])) == ()
+    digest = Digest(date="2024-04-01", topic_slug="t", topic_name="T", language="en", source="sample", summariser="test",
+                    entries=(from_openalex, from_page, from_model))
+    table = trends.affiliation_table(digest)
+    assert dict(zip(table["affiliation"], table["country"])) == {
+        "Chinese University of Hong Kong": "Hong Kong", "ETH Zurich": "Switzerland", "Tsinghua University": "China"}
+    archive = trends.make_trends([digest], "2024-04-01", 90, "t", "T", "en", 0)
+    assert set(trends.top_affiliations(archive)["affiliation"]) == set(table["affiliation"])
