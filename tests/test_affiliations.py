@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from paperpress import affiliations, trends
+from paperpress import affiliations, pdf, trends
 from paperpress.affiliations import (fetch_openalex, find_affiliations, openalex_cache_path, parse_openalex,
                                      parse_pdf_affiliations)
 from paperpress.config import Settings, read_data
@@ -17,6 +17,7 @@ from paperpress.institutions import institution_key, load_institutions, merge_sp
 from paperpress.records import Affiliation, Digest, Entry, Extras, Paper, Summary
 from tests.fakes.arxiv import unused_url
 from tests.fakes.openalex import DOCUMENTED_WORK, FakeOpenAlex, make_work
+from tests.fakes.pdfs import make_pdf
 
 TSINGHUA = ("Tsinghua University", "https://ror.org/03cve4549", "CN")
 TENCENT = ("Tencent (China)", "https://ror.org/00hhjss72", "CN")
@@ -45,6 +46,49 @@ Department of Computer Science, Stanford University, Stanford, CA 94305, USA
 1 Introduction
 Research shows that institutes of all kinds study avatars."""
 
+
+# The shapes issue 11 lists: an all-caps name glued to its mark, a name with no keyword, a trailing
+# abbreviation dot; one per line or all on one line.
+ISSUE_SHAPES = """Neural Avatars in the Wild
+Alice Chen1, Bob Müller2, Carla Rossi3, Dan Wu4
+1CUHK
+2MPI Informatics
+3ETH Zurich
+4Tsinghua Univ.
+{alice,dan}@cuhk.edu.hk, bob@mpi-inf.mpg.de
+Abstract
+We study avatars at many Universities and Labs."""
+ONE_LINE = """Neural Avatars in the Wild
+Alice Chen2,3 Bob Müller1
+1CUHK 2MPI Informatics 3ETH Zurich
+Abstract
+We study avatars."""
+# Two author columns as PDFium reads them: one row of each column per line.
+TWO_COLUMNS = """NECA: Neural Customizable Human Avatar
+Junjin Xiao Qing Zhang∗ Wei Li
+Sun Yat-sen University CUHK Peking University Shanghai AI Laboratory SYSU
+Guangzhou, China Hong Kong, China Beijing, China
+xiaojj5@mail2.sysu.edu.cn zhangq@cuhk.edu.hk li@pku.edu.cn
+ABSTRACT
+Human avatar has become a novel type of 3D asset."""
+NAMES_BETWEEN = """Title Words Here
+Ziyao Huang CUHK Fan Tang MPI Informatics
+Zhang Qing Tsinghua University
+Abstract"""
+SYMBOL_MARKS = """Avatars Everywhere
+Jane Doe∗ John Roe† Ann Poe‡
+∗Stanford University †Google Research ‡Moonshot AI
+Abstract"""
+# What must not count: footnotes, addresses, cities, e-mails, a marked city, the title above the authors.
+NOT_INSTITUTIONS = """Meta-Learning Research for Avatars at Scale
+Jane Doe1∗, John Roe2†
+1Oxford Brookes University 2Beijing, China
+Oxford, UK
+Stanford, CA 94305, USA
+jane.doe@brookes.ac.uk, {john,roe}@research.google.com
+∗Equal contribution. †Work done during an internship at Tencent AI Lab. ‡Now at Google DeepMind. §Deceased.
+Abstract
+We thank Google Research and MIT for their support."""
 
 
 def make_paper(arxiv_id: str = "2403.16510") -> Paper:
@@ -210,6 +254,75 @@ def test_pdf_heuristic_on_stacked_authors_and_without_abstract_heading():
     assert [a.name for a in found] == ["Department of Computer Science, Stanford University, Stanford, CA 94305, USA"]
     assert parse_pdf_affiliations("", ["Jane Doe"]) == []
 
+
+def names(found) -> list[str]:
+    return [a.name for a in found]
+
+
+def counted(found) -> list[str]:
+    return [normalise_affiliation(a.name, a.ror, a.country).name for a in found]
+
+
+def test_first_page_acronyms_glued_marks_names_without_keyword_and_abbreviation_dots():
+    authors = ["Alice Chen", "Bob Müller", "Carla Rossi", "Dan Wu"]
+    found = parse_pdf_affiliations(ISSUE_SHAPES, authors)
+    assert names(found) == ["CUHK", "MPI Informatics", "ETH Zurich", "Tsinghua Univ."]
+    assert counted(found) == ["Chinese University of Hong Kong", "Max Planck Institute for Informatics", "ETH Zurich",
+                              "Tsinghua University"]
+    # An abbreviation's dot is not the end of a sentence, even without a mark or a known name.
+    assert names(parse_pdf_affiliations("T\nJane Doe\nWestfield Univ.\nAbstract", ["Jane Doe"])) == ["Westfield Univ."]
+
+
+def test_first_page_puts_the_first_authors_institutions_first():
+    # All marks on one line; the first author is at 2 and 3.
+    assert names(parse_pdf_affiliations(ONE_LINE, ["Alice Chen", "Bob Müller"])) == ["MPI Informatics", "ETH Zurich", "CUHK"]
+
+
+def test_first_page_two_author_columns_read_as_one_line():
+    found = parse_pdf_affiliations(TWO_COLUMNS, ["Junjin Xiao", "Qing Zhang", "Wei Li"])
+    assert names(found) == ["Sun Yat-sen University", "CUHK", "Peking University", "Shanghai AI Laboratory"]  # SYSU: once
+    # A department does not end a name: no new institution starts inside "Dept. of CS Stanford University".
+    page = "T\nJane Doe\nDept. of Computer Science Stanford University\nAbstract"
+    assert names(parse_pdf_affiliations(page, ["Jane Doe"])) == ["Dept. of Computer Science Stanford University"]
+
+
+def test_first_page_in_chinese():
+    page = "标题\n张三1 李四2 王五3\n1清华大学 2北京大学 3字节跳动\n摘要"
+    assert names(parse_pdf_affiliations(page, ["张三", "李四", "王五"])) == ["清华大学", "北京大学", "字节跳动"]
+    two_columns = "标题\n张三 李四\n清华大学 字节跳动\n北京 中国 北京 中国\n摘要"
+    assert counted(parse_pdf_affiliations(two_columns, ["张三", "李四"])) == ["Tsinghua University", "ByteDance"]
+
+
+def test_first_page_names_between_author_names_and_names_in_either_order():
+    found = parse_pdf_affiliations(NAMES_BETWEEN, ["Ziyao Huang", "Fan Tang", "Qing Zhang"])
+    assert names(found) == ["CUHK", "MPI Informatics", "Tsinghua University"]
+
+
+def test_first_page_symbol_marks_and_an_unknown_name_without_keyword():
+    found = parse_pdf_affiliations(SYMBOL_MARKS, ["Jane Doe", "John Roe", "Ann Poe"])
+    assert names(found) == ["Stanford University", "Google Research", "Moonshot AI"]
+    letters = "T\nJane Doea, John Roeb\naSchool of Computer Science, Wuhan University, China\nbTencent AI Lab\nAbstract"
+    assert names(parse_pdf_affiliations(letters, ["Jane Doe", "John Roe"])) == [
+        "School of Computer Science, Wuhan University, China", "Tencent AI Lab"]  # Elsevier's letters
+
+
+def test_first_page_leaves_out_titles_footnotes_addresses_cities_and_emails():
+    found = parse_pdf_affiliations(NOT_INSTITUTIONS, ["Jane Doe", "John Roe"])
+    assert names(found) == ["Oxford Brookes University"]
+
+
+def test_first_page_of_real_pdfs():
+    """Text as PDFium extracts it from generated PDFs: marks glued to names, and two columns of authors."""
+    glued = make_pdf(title="Neural Avatars in the Wild", authors=[("Alice Chen", 1), ("Bob Müller", 2), ("Carla Rossi", 3)],
+                     affiliations=["CUHK", "MPI Informatics", "Tsinghua Univ."])
+    columns = make_pdf(title="NECA: Neural Customizable Human Avatar", affiliations=[], columns=[
+        ["Junjin Xiao", "Sun Yat-sen University", "Guangzhou, China", "xiaojj5@mail2.sysu.edu.cn"],
+        ["Qing Zhang∗", "CUHK", "Hong Kong, China", "zhangq@cuhk.edu.hk"]])
+    pages = [pdf.read_text(pdf.open_pdf(data), data).first_page for data in (glued, columns)]
+    assert "1CUHK" in pages[0].splitlines() and "Sun Yat-sen University CUHK" in pages[1].splitlines()
+    assert names(parse_pdf_affiliations(pages[0], ["Alice Chen", "Bob Müller", "Carla Rossi"])) == [
+        "CUHK", "MPI Informatics", "Tsinghua Univ."]
+    assert names(parse_pdf_affiliations(pages[1], ["Junjin Xiao", "Qing Zhang"])) == ["Sun Yat-sen University", "CUHK"]
 
 
 def test_find_affiliations_prefers_openalex_and_falls_back_to_the_pdf(openalex, settings):
