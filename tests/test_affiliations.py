@@ -276,6 +276,8 @@ def test_first_page_acronyms_glued_marks_names_without_keyword_and_abbreviation_
 def test_first_page_puts_the_first_authors_institutions_first():
     # All marks on one line; the first author is at 2 and 3.
     assert names(parse_pdf_affiliations(ONE_LINE, ["Alice Chen", "Bob Müller"])) == ["MPI Informatics", "ETH Zurich", "CUHK"]
+    superscripts = "T\nJane Doe² John Roe¹\n¹CUHK ²MPI Informatics\nAbstract"
+    assert names(parse_pdf_affiliations(superscripts, ["Jane Doe", "John Roe"])) == ["MPI Informatics", "CUHK"]
 
 
 def test_first_page_two_author_columns_read_as_one_line():

@@ -175,8 +175,9 @@ HEADER_END = re.compile(r"^\s*(abstract\b|a b s t r a c t\b|(1|I)\.?\s+introduct
 SYMBOLS = "∗*†‡§¶♠♣♥♦⋆★♮♭♯"
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
 # An affiliation mark before a name, glued or not: "1CUHK", "2 MPI Informatics", "†Google", "aSchool of ...".
-MARK = re.compile(rf"(?:^|(?<=[\s,;]))(\d{{1,2}}|[¹²³⁴⁵⁶⁷⁸⁹⁰]{{1,2}}|[a-h](?=[A-Z][a-z])|[{SYMBOLS}])\s?(?=[A-Z\u4e00-\u9fff])")
-AUTHOR_MARKS = rf"((?:\d{{1,2}}|[¹²³⁴⁵⁶⁷⁸⁹⁰]|[{SYMBOLS}])(?:\s*[,，]?\s*(?:\d{{1,2}}|[¹²³⁴⁵⁶⁷⁸⁹⁰]|[{SYMBOLS}]))*)"
+ONE_MARK = rf"\d{{1,2}}|[¹²³⁴⁵⁶⁷⁸⁹⁰]|[{SYMBOLS}]"
+MARK = re.compile(rf"(?:^|(?<=[\s,;]))({ONE_MARK}|[a-h](?=[A-Z][a-z]))\s?(?=[A-Z\u4e00-\u9fff])")
+AUTHOR_MARKS = rf"((?:{ONE_MARK})(?:\s*[,，]?\s*(?:{ONE_MARK}))*)"  # after a name: "Huang1,2", "Zhang∗"
 SEPARATOR = re.compile(r"[;|•·]|\s{2,}|\t")
 EMAIL = re.compile(r"\{[^}]*\}\s*@\S+|\S+@\S+|https?://\S+|www\.\S+")
 FOOTNOTE = re.compile(r"equal(?:ly)? contribut|contributed equally|corresponding|work (?:was )?done|internship|intern at"
@@ -211,7 +212,8 @@ def load_gazetteer() -> Gazetteer:
     acronyms = frozenset(n for n in latin if " " not in n and sum(c.isupper() for c in n) >= 2)
     phrases = frozenset(institution_key(n, abbreviations) for n in latin if " " in n.strip())
     words = frozenset(institution_key(n, abbreviations) for n in latin if " " not in n.strip())
-    places = frozenset(institution_key(str(p), {}) for item in data["countries"].values() for p in [item["name"], *item["aliases"]])
+    places = frozenset(institution_key(str(p), {})
+                       for item in data["countries"].values() for p in [item["name"], *item["aliases"]])
     return Gazetteer(acronyms, phrases, words, places, cjk, abbreviations)
 
 
@@ -244,7 +246,7 @@ def find_first_marks(lines: Sequence[str], authors: Sequence[str]) -> set[str]:
     for line in lines:
         match = re.search(rf"\b{name}\s?{AUTHOR_MARKS}", line, flags=re.I)
         if match:
-            return set(re.findall(rf"\d{{1,2}}|[¹²³⁴⁵⁶⁷⁸⁹⁰]|[{SYMBOLS}]", match.group(1)))
+            return set(re.findall(ONE_MARK, match.group(1)))
     return set()
 
 
@@ -308,7 +310,8 @@ def split_names(tokens: list[str], spans: list[tuple[int, int]]) -> list[tuple[i
         if tokens[i - 1].endswith(",") or any(a < i < b for a, b in spans):
             continue  # "Institute X, Academy Y" is one affiliation; a known name is never cut
         known = any(start <= a and b <= i for a, b in spans)
-        if is_capitalised(tokens[i]) and is_complete(tokens[start:i], known) and (i in starts or starts_institution(tokens[i:])):
+        begins = i in starts or starts_institution(tokens[i:])
+        if is_capitalised(tokens[i]) and is_complete(tokens[start:i], known) and begins:
             ranges.append((start, i))
             start = i
     return ranges + [(start, len(tokens))]
