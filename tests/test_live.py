@@ -69,13 +69,14 @@ def test_live_post_with_summaries_figures_and_affiliations(tmp_path, fakes):
 
 
 def test_rerun_makes_no_model_calls_and_same_bytes(tmp_path, fakes):
-    _arxiv, _openalex, gemini, env = fakes
+    _arxiv, openalex, gemini, env = fakes
     project = make_project(tmp_path)
     assert run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env).returncode == 0
-    before, calls = tree_bytes(project / "posts"), len(gemini.requests)
+    before, calls, asked = tree_bytes(project / "posts"), len(gemini.requests), len(openalex.requests)
     again = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)
     assert again.returncode == 0, again.stderr
     assert len(gemini.requests) == calls
+    assert asked == 6 and len(openalex.requests) == asked  # its answers (404s too) are cached
     assert tree_bytes(project / "posts") == before
 
 

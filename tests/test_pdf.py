@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 
 import pytest
 from PIL import Image
@@ -113,6 +115,9 @@ def test_enrich_papers_downloads_once_and_fills_extras(fakes, pdf_bytes, tmp_pat
     assert (tmp_path / "post" / extras.figures[0].path).is_file()
     assert (tmp_path / "cache" / "pdf" / "2403.16510v1.pdf").read_bytes() == pdf_bytes
     openalex.add_work("2403.16510", [("Ziyao Huang", [("Tsinghua University", "https://ror.org/03cve4549", "CN")])])
+    # A day later (OpenAlex's "not indexed yet" is remembered for a day), it has indexed the paper.
+    stale = time.time() - 25 * 3600
+    os.utime(tmp_path / "cache" / "openalex" / "2403.16510.json", (stale, stale))
     [rerun] = pdf.enrich_papers([paper], settings, tmp_path / "post")
     assert len(arxiv.pdf_requests) == 1  # the rerun read the cache
     assert rerun.figures == extras.figures

@@ -43,6 +43,31 @@ def institution_key(name: str, abbreviations: dict[str, str]) -> str:
     return " ".join(words[1:] if words[:1] == ["the"] and len(words) > 1 else words)
 
 
+# Words many institutions' names share: names alike only in these are different places ("Wuhan University
+# of Science and Technology" and "Pohang University of Science and Technology" are 94% alike as strings).
+GENERIC_WORDS = frozenset("university institute college school academy of for and the at in science sciences technology"
+                          " technological national research laboratory laboratories center department polytechnic"
+                          " engineering normal".split())
+MIN_DISTINCT_SCORE = 80  # "Exmaple" is a typo of "Example" (86); "Xian" is not "Dalian" (60)
+
+
+def is_close_name(key: str, other: str) -> bool:
+    """Whether two keys that look alike as wholes share their first telling word (not "university", "of"...)."""
+    for mine, theirs in ((key, other), (other, key)):
+        telling = [w for w in mine.split() if w not in GENERIC_WORDS]
+        if telling and not any(fuzz.ratio(telling[0], w) >= MIN_DISTINCT_SCORE for w in theirs.split()):
+            return False
+    return True
+
+
+def find_close(key: str, keys: list[str] | tuple[str, ...], cutoff: float) -> int | None:
+    """The index of the closest key (rapidfuzz ratio ≥ cutoff) that is a spelling of the same name, if any."""
+    for _match, _score, index in process.extract(key, keys, scorer=fuzz.ratio, score_cutoff=cutoff, limit=5):
+        if is_close_name(key, keys[index]):
+            return index
+    return None
+
+
 def sorted_key(key: str) -> str:
     """A key with its words sorted, so "CAS ICT" meets "ICT, CAS"."""
     return " ".join(sorted(key.split()))
@@ -78,8 +103,8 @@ def match_institution(name: str, rules: InstitutionRules) -> Institution | None:
     found = rules.by_key.get(key) or rules.by_key.get(sorted_key(key))
     if found or len(key) < 10:
         return found  # short names are abbreviations: a near miss is another institution
-    best = process.extractOne(key, rules.keys, scorer=fuzz.ratio, score_cutoff=rules.cutoff)
-    return rules.by_key[best[0]] if best else None
+    best = find_close(key, rules.keys, rules.cutoff)
+    return rules.by_key[rules.keys[best]] if best is not None else None
 
 
 def country_name(code: str | None, rules: InstitutionRules) -> str:
@@ -128,11 +153,11 @@ def merge_spellings(names: Iterable[str], cutoff: float | None = None) -> dict[s
     merged: dict[str, str] = {}
     for name in sorted(set(names)):
         key = institution_key(name, rules.abbreviations)
-        best = process.extractOne(key, head_keys, scorer=fuzz.ratio, score_cutoff=cutoff) if len(key) >= 10 else None
+        best = find_close(key, head_keys, cutoff) if len(key) >= 10 else None
         if best is None and key in head_keys:
-            best = (key, 100.0, head_keys.index(key))
-        if best:
-            merged[name] = heads[best[2]]
+            best = head_keys.index(key)
+        if best is not None:
+            merged[name] = heads[best]
         else:
             heads.append(name)
             head_keys.append(key)

@@ -20,12 +20,17 @@ MAX_WEEKLY_DAYS = 182  # spans up to about half a year are counted per week, lon
 KINDS = ("keyword", "method", "family", "affiliation", "country")
 
 
+def counted_affiliations(entry: Entry) -> tuple[Affiliation, ...]:
+    """The affiliations an entry counts with: OpenAlex's, else the first page's, else the model's grounded ones."""
+    if entry.extras.affiliations:  # OpenAlex's when it had any, else the first page's (affiliations.find_affiliations)
+        return entry.extras.affiliations
+    # The summary's were grounded against the first page and OpenAlex (gemini.ground_summary) before they got here.
+    return tuple(Affiliation(name=n, source="model") for n in (entry.summary.affiliations if entry.summary else []))
+
+
 def institutions_of(entry: Entry) -> list[Institution]:
-    """Normalised institutions of an entry: known ones (OpenAlex/PDF) first, else the summary's grounded ones."""
-    known: Iterable[Affiliation] = entry.extras.affiliations
-    if known:
-        return [normalise_affiliation(a.name, a.ror, a.country) for a in known]
-    return [normalise_affiliation(n) for n in (entry.summary.affiliations if entry.summary else [])]
+    """Normalised institutions of an entry (see counted_affiliations)."""
+    return [normalise_affiliation(name, ror, country) for name, ror, country in raw_affiliations(entry)]
 
 
 # --- one day's tables -----------------------------------------------------------------------------
@@ -128,11 +133,8 @@ def to_dates(days: list[str]) -> pd.DatetimeIndex:
 
 
 def raw_affiliations(entry: Entry) -> list[tuple[str, str | None, str | None]]:
-    """An entry's institutions as (name, ror, country): known ones (OpenAlex/PDF) first, else the summary's."""
-    known = entry.extras.affiliations
-    if known:
-        return [(a.name, a.ror, a.country) for a in known]
-    return [(n, None, None) for n in (entry.summary.affiliations if entry.summary else [])]
+    """An entry's institutions as (name, ror, country), before normalising (see counted_affiliations)."""
+    return [(a.name, a.ror, a.country) for a in counted_affiliations(entry)]
 
 
 def collect_facts(archive: Iterable[Digest]) -> tuple[list[tuple[str, str]], dict[str, Columns]]:

@@ -4,7 +4,8 @@
                     affiliations=["Institute of Computing Technology", "Tsinghua University"],
                     code_url="https://github.com/org/repo")
 
-Page 1 carries the title, the author line with affiliation marks, the affiliation block, an optional
+Page 1 carries the title, the author line with affiliation marks, the affiliation block (or, with
+`columns`, one block of lines per author side by side, as ACM-style headers print them), an optional
 code link (as text and as a link annotation), the abstract, "1 Introduction", "2 Related Work" and
 a raster figure with its caption; each further figure goes on a page of its own.
 """
@@ -58,6 +59,17 @@ def write_lines(fig, lines: Sequence[tuple[str, float, str | None]], top: float 
     return y
 
 
+def write_columns(fig, blocks: Sequence[Sequence[str]], top: float) -> float:
+    """Write blocks of 10-point lines side by side from `top`, row by row as LaTeX lays out a tabular
+    (so text extraction reads a row across the columns); returns where the next line goes."""
+    rows = max((len(b) for b in blocks), default=0)
+    for n in range(rows):
+        for k, block in enumerate(blocks):
+            if n < len(block):
+                fig.text(0.08 + k * 0.9 / len(blocks), top - n * 0.026, block[n], fontsize=10, parse_math=False)
+    return top - rows * 0.026
+
+
 def add_figure(fig, box: tuple[float, float, float, float], spec: tuple[int, int, str], seed: int) -> None:
     """An axes without decoration showing a raster image at its native resolution (embedded as is)."""
     ax = fig.add_axes(box)
@@ -76,6 +88,7 @@ def make_pdf(
     figures: Sequence[tuple[int, int, str]] = ((320, 240, "photo"),),
     captions: Sequence[str] = (),
     logo: bool = True,
+    columns: Sequence[Sequence[str]] = (),
 ) -> bytes:
     """PDF bytes of a paper-like document; the same arguments always give the same bytes."""
     import matplotlib
@@ -95,7 +108,10 @@ def make_pdf(
     with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(buffer, metadata={"CreationDate": None}) as pages:
         for number, spec in enumerate(figures or [None]):
             fig = Figure(figsize=(8.5, 11))
-            bottom = write_lines(fig, lines) if number == 0 else 0.95
+            if number == 0 and columns:
+                bottom = write_lines(fig, lines[2 + len(affiliations):], write_columns(fig, columns, write_lines(fig, lines[:1])))
+            else:
+                bottom = write_lines(fig, lines) if number == 0 else 0.95
             if number == 0 and logo:
                 add_figure(fig, (0.85, 0.93, 0.05, 0.04), (24, 24, "photo"), 99)  # a tiny logo: not a figure
             if spec is not None:
