@@ -499,6 +499,7 @@ class Quota:
     kind: str  # "requests per day", "input tokens per minute", "requests per minute" or "" (not said)
     quota_id: str
     no_free_tier: bool  # "limit: 0": this model has no free-tier quota for the key's project
+    said: str = ""  # the server's own line about it: "Quota exceeded for metric: …, limit: 15, model: …"
 
 
 def read_quota(details: Any) -> Quota:
@@ -508,12 +509,14 @@ def read_quota(details: Any) -> Quota:
     ids = [str(v.get("quotaId") or v.get("quotaMetric") or "") for v in violations]
     message = str(error_of(details).get("message", ""))
     zero = bool(re.search(r"\blimit: 0\b", message)) or any(str(v.get("quotaValue")) == "0" for v in violations)
+    line = re.search(r"Quota exceeded for metric: [^\n]*", message)
+    said = API_KEY_PATTERN.sub("[key]", line.group(0).strip() if line else " ".join(message.split())[:200])
     for kind, test in (("requests per day", lambda q: "PerDay" in q), ("input tokens per minute", lambda q: "Token" in q),
                        ("requests per minute", lambda q: "PerMinute" in q)):
         named = [q for q in ids if test(q)]
         if named:
-            return Quota(kind, named[0], zero)
-    return Quota("", ids[0] if ids else "", zero)
+            return Quota(kind, named[0], zero, said)
+    return Quota("", ids[0] if ids else "", zero, said)
 
 
 def describe_client_error(run: Run, exc: Any) -> PaperFailed:
@@ -540,11 +543,11 @@ def describe_quota(run: Run, exc: Any) -> tuple[Quota, PaperFailed | None]:
     if quota.no_free_tier:
         return quota, run.stop(f"Gemini model '{run.model}' has no free-tier quota for this key (limit: 0, "
                                f"{quota.quota_id or 'HTTP 429'}): enable billing for the key's project or choose "
-                               f"another model (PAPERPRESS_MODEL)")
+                               f"another model (PAPERPRESS_MODEL) (HTTP 429: {quota.said})")
     if quota.kind == "requests per day":
         run.limiter.spend_day()  # every run sharing the cache folder stops asking too
         return quota, run.stop(f"Gemini's per-day quota for '{run.model}' is used up ({quota.quota_id}); it resets at "
-                               f"midnight Pacific time, then a rerun fills the missing summaries")
+                               f"midnight Pacific time, then a rerun fills the missing summaries (HTTP 429: {quota.said})")
     return quota, None
 
 
@@ -575,7 +578,7 @@ async def call_model(run: Run, prompt: str, config: Any) -> Any:
             wait = delay * settings.gemini_retry_scale if delay is not None else backoff_seconds(settings, attempt)
             last = f"HTTP 429, {quota.kind or 'rate limit'}" + (f" ({quota.quota_id})" if quota.quota_id else "")
             if delay is not None and wait > settings.gemini_max_wait_s:
-                raise PaperFailed(f"Gemini quota exhausted ({last}; retry after {delay:.0f} s)") from None
+                raise PaperFailed(f"Gemini quota exhausted ({last}; retry after {delay:.0f} s: {quota.said})") from None
             run.limiter.pause(wait)
             log.info("Gemini asked us to wait %.2f s (%s)", wait, last)
         except errors.ServerError as exc:
