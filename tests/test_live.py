@@ -121,13 +121,13 @@ def test_spent_daily_budget_leaves_abstracts_and_a_later_run_fills_them(tmp_path
     budget = env | {"PAPERPRESS_GEMINI_RPD": "4", "PAPERPRESS_GEMINI_CONCURRENCY": "1"}
     result = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=budget)
     assert result.returncode == 3 and "2 summaries unavailable" in result.stderr
-    data = digest.read_digest(project / POST)
+    data = store.read_digest(project / POST)
     assert len(gemini.requests) == 4 and [e.summary is not None for e in data.entries] == [True] * 4 + [False] * 2
     assert all(e.paper.abstract for e in data.entries)
     assert "daily budget of 4 Gemini requests" in "\n".join(markdown_outputs(read_post(project / POST)))
     filled = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)  # the next day's budget
     assert filled.returncode == 0, filled.stderr
-    assert len(gemini.requests) == 6 and all(e.summary for e in digest.read_digest(project / POST).entries)
+    assert len(gemini.requests) == 6 and all(e.summary for e in store.read_digest(project / POST).entries)
 
 
 def test_unreachable_arxiv_is_one_line_and_writes_nothing(tmp_path, fakes):
