@@ -531,6 +531,16 @@ def test_limiter_pause_delays_everyone(tmp_path):
     assert asyncio.run(scenario()) >= 0.045
 
 
+def test_an_unwritable_cache_folder_paces_alone(tmp_path, caplog):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    limiter = ratelimit.RateLimiter(rpm=0, tpm=0, rpd=1, shared=blocked / "limits.json")
+    asyncio.run(limiter.acquire(1))  # the run goes on, limited in memory
+    with pytest.raises(ratelimit.BudgetSpent):
+        asyncio.run(limiter.acquire(1))
+    assert "cannot share Gemini limits" in caplog.text
+
+
 def test_daily_budget_resets_at_midnight_pacific(tmp_path):
     # 07:59 and 08:01 UTC on 2024-01-15 are the same UTC day but 23:59 and 00:01 Pacific (PST, UTC-8).
     now = [dt.datetime(2024, 1, 15, 7, 59, tzinfo=dt.timezone.utc).timestamp()]

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import secrets
 import time
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from filelock import FileLock
 
+log = logging.getLogger(__name__)
 RATE_PERIOD = 60.0
 # Aim a little under the limits: network jitter can bunch evenly sent requests up at the server.
 RATE_MARGIN = 0.95
@@ -68,7 +70,13 @@ class RateLimiter:
         self.tpm, self.rpd, self.period, self.clock = int(tpm * RATE_MARGIN), rpd, period, clock
         self.shared = Path(shared) if shared else None
         if self.shared:
-            self.shared.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.shared.parent.mkdir(parents=True, exist_ok=True)
+                self.shared.with_suffix(".lock").touch()
+            except OSError as exc:  # an unwritable cache folder costs the sharing, never the run
+                log.warning("cannot share Gemini limits under %s (%s): this run paces alone", self.shared.parent,
+                            exc.strerror or type(exc).__name__)
+                self.shared = None
         # Held only around one read and one write of the state, never across a request or a sleep.
         self.file_lock = FileLock(str(self.shared.with_suffix(".lock"))) if self.shared else contextlib.nullcontext()
         self.memory = new_state()
