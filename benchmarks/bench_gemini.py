@@ -30,7 +30,7 @@ from paperpress import gemini  # noqa: E402
 from paperpress.config import Settings, Topic  # noqa: E402
 from paperpress.records import Entry, Extras, Paper  # noqa: E402
 from paperpress.summarise import summarise_entries  # noqa: E402
-from tests.fakes.gemini import FAKE_KEY, FakeGemini  # noqa: E402
+from tests.fakes.gemini import FAKE_KEY, FakeGemini, FakePaper  # noqa: E402
 
 TOPIC = Topic(slug="bench", name="Benchmark", language="zh", query="avatar")
 
@@ -56,6 +56,12 @@ def make_entries(n: int, offset: int = 0) -> list[Entry]:
                       abstract=f"We propose method {i} for avatars. It uses a diffusion model. Experiments show gains.")
         entries.append(Entry(paper=paper, extras=Extras(first_page=f"Neural Avatar Method {i}\nA. Author\nExample University")))
     return entries
+
+
+def facts(entries: list[Entry]) -> list[FakePaper]:
+    """What the fake model knows of the made-up papers (it answers from these, as a model would)."""
+    return [FakePaper(e.paper.arxiv_id, e.paper.title, e.paper.abstract, affiliations=("Example University",))
+            for e in entries]
 
 
 def base_settings(url: str, cache_dir: Path) -> Settings:
@@ -110,7 +116,7 @@ def time_summarise(settings: Settings, entries: list[Entry]) -> tuple[float, lis
 def bench_throughput(scale: float, tmp: Path) -> tuple[list[Row], float]:
     """Part 1: 30 papers at 1 s latency, one at a time vs paperpress; the speed-up."""
     entries, rows = make_entries(30), []
-    with FakeGemini(latency=1.0 * scale) as fake:
+    with FakeGemini(latency=1.0 * scale, papers=facts(entries)) as fake:
         base = run_one_at_a_time(fake.url, entries)
         rows.append(Row("one call at a time (baseline)", base, fake.count(), fake.count(429)))
         fake.reset()

@@ -9,9 +9,9 @@ import pytest
 from paperpress import archive as store
 
 from .fakes.arxiv import FakeArxiv, unused_url
-from .fakes.gemini import FAKE_KEY, FakeGemini
+from .fakes.gemini import FAKE_KEY, FakeGemini, FakePaper
 from .fakes.openalex import FakeOpenAlex
-from .fakes.pdfs import make_pdf
+from .fakes.pdfs import AFFILIATIONS, make_pdf
 from .helpers import make_project, markdown_outputs, read_post, run_cli, tree_bytes
 
 DAY = "2024-04-01"
@@ -27,10 +27,17 @@ def seed_papers(sample_dir):
     return papers + [{**older, "listed_on": "2024-03-30"}]
 
 
+def paper_facts(papers):
+    """What the fake model knows of the papers: titles, abstracts and the first author's institution on the
+    first page (the fake PDFs print make_pdf's affiliations, the first author's first)."""
+    return [FakePaper(p["arxiv_id"], p["title"], p["abstract"], affiliations=(AFFILIATIONS[0],)) for p in papers]
+
+
 @pytest.fixture
 def fakes(sample_dir):
     """Running fakes of arXiv (with PDFs), OpenAlex and Gemini, and the environment that points at them."""
-    with FakeArxiv(seed_papers(sample_dir)) as arxiv, FakeOpenAlex() as openalex, FakeGemini() as gemini:
+    papers = seed_papers(sample_dir)
+    with FakeArxiv(papers) as arxiv, FakeOpenAlex() as openalex, FakeGemini(papers=paper_facts(papers)) as gemini:
         arxiv.add_pdfs(lambda p: make_pdf(title=p["title"], authors=[(a, 1) for a in p["authors"][:3]]))
         openalex.add_work("2403.16510", [("Ziyao Huang", [("Institute of Computing Technology", "https://ror.org/0409k5a27", "CN")])])
         env = arxiv.env() | openalex.env() | gemini.env()
@@ -87,7 +94,7 @@ def test_faults_are_survived(tmp_path, fakes):
     arxiv.fail(429, retry_after=0)
     arxiv.fail_pdf(503)
     openalex.fail(500)
-    gemini.queue(FakeGemini.error(429, "0.05s"), FakeGemini.error(500))
+    gemini.queue(FakeGemini.quota("minute", retry_delay="0.05s"), FakeGemini.error(500))
     result = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)
     assert result.returncode == 0, result.stderr
     data = store.read_digest(project / POST)
@@ -107,6 +114,21 @@ def test_failed_summary_is_marked_and_a_rerun_fills_it(tmp_path, fakes):
     filled = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)
     assert filled.returncode == 0, filled.stderr
     assert all(e.summary for e in store.read_digest(project / POST).entries)
+
+
+def test_spent_daily_budget_leaves_abstracts_and_a_later_run_fills_them(tmp_path, fakes):
+    _arxiv, _openalex, gemini, env = fakes
+    project = make_project(tmp_path)
+    budget = env | {"PAPERPRESS_GEMINI_RPD": "4", "PAPERPRESS_GEMINI_CONCURRENCY": "1"}
+    result = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=budget)
+    assert result.returncode == 3 and "2 summaries unavailable" in result.stderr
+    data = store.read_digest(project / POST)
+    assert len(gemini.requests) == 4 and [e.summary is not None for e in data.entries] == [True] * 4 + [False] * 2
+    assert all(e.paper.abstract for e in data.entries)
+    assert "daily budget of 4 Gemini requests" in "\n".join(markdown_outputs(read_post(project / POST)))
+    filled = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)  # the next day's budget
+    assert filled.returncode == 0, filled.stderr
+    assert len(gemini.requests) == 6 and all(e.summary for e in store.read_digest(project / POST).entries)
 
 
 def test_unreachable_arxiv_is_one_line_and_writes_nothing(tmp_path, fakes):

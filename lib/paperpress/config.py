@@ -186,6 +186,8 @@ class Settings:
     gemini_input_tokens: int = 6000  # prompt budget for PDF text (approx. chars / 4)
     # The published site's address (repository variable SITE_URL in Actions), else _quarto.yml's site-url.
     site_url: str = ""
+    gemini_rpd: int = 0  # requests per day for all runs sharing cache_dir (Pacific day), 0 = no client-side budget
+    gemini_thinking: str = "auto"  # auto (lowest the model accepts), off, minimal|low|medium|high, or a token budget
     # Set by `paperpress backfill` for its runs: days in flight and their claims (see digest.wait_for_claims).
     pending_dir: str = ""
     # The key is held here only to be handed to the client; repr=False keeps it out of logs.
@@ -216,6 +218,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path =
         api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or "",
         pending_dir=env.get("PAPERPRESS_PENDING_DIR", ""),
         site_url=env.get("PAPERPRESS_SITE_URL", "").strip(),
+        gemini_thinking=read_thinking(env),
         **read_gemini_numbers(env),
     )
 
@@ -226,7 +229,18 @@ GEMINI_NUMBERS = {
     "gemini_timeout_s": ("TIMEOUT", float), "gemini_retries": ("RETRIES", int),
     "gemini_backoff_s": ("BACKOFF", float), "gemini_max_wait_s": ("MAX_WAIT", float),
     "gemini_retry_scale": ("RETRY_SCALE", float), "gemini_input_tokens": ("INPUT_TOKENS", int),
+    "gemini_rpd": ("RPD", int),
 }
+THINKING_CHOICES = ("auto", "off", "minimal", "low", "medium", "high")
+
+
+def read_thinking(env: Mapping[str, str]) -> str:
+    """PAPERPRESS_GEMINI_THINKING: a thinking level, 'auto', 'off' or a whole number of tokens."""
+    value = (env.get("PAPERPRESS_GEMINI_THINKING") or "auto").strip().lower()
+    if value not in THINKING_CHOICES and not value.isdigit():
+        raise PaperpressError(f"PAPERPRESS_GEMINI_THINKING must be one of {', '.join(THINKING_CHOICES)} "
+                              f"or a number of tokens (got '{value}')")
+    return value
 
 
 def read_gemini_numbers(env: Mapping[str, str]) -> dict[str, int | float]:

@@ -265,7 +265,7 @@ def live_gemini(settings: Settings) -> str:
     client = gemini.make_client(dataclasses.replace(settings, gemini_timeout_s=GEMINI_TIMEOUT_S))
     try:
         response = client.models.generate_content(model=model, contents=gemini.build_prompt(probe, Extras(), 500),
-                                                  config=gemini.make_config("en"))
+                                                  config=gemini.make_config("en", gemini.pick_thinking(model, settings.gemini_thinking)))
     except errors.APIError as exc:  # the server's own message: what to fix
         raise PaperpressError(f"{model}: HTTP {exc.code} {exc.status or ''}: {exc.message or exc.details}") from None
     finally:

@@ -13,9 +13,7 @@ import os
 import random
 import re
 import tempfile
-import time
 import unicodedata
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
@@ -23,6 +21,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 from pydantic import ValidationError
 
 from .config import Settings, require_key
+from .ratelimit import BudgetSpent, RateLimiter
 from .records import Entry, Extras, Paper, Summary, Usage
 from .vocab import tag_methods
 
@@ -31,11 +30,12 @@ T = TypeVar("T")
 
 # Bump when the prompt or schema changes in a way that should refresh cached summaries.
 PROMPT_VERSION = "1"
-MAX_OUTPUT_TOKENS = 4096
-OUTPUT_TOKEN_GUESS = 1500  # reserved per request by the tokens-per-minute limiter until usage is known
-RATE_PERIOD = 60.0
-# Aim a little under the limits: network jitter can bunch evenly sent requests up at the server.
-RATE_MARGIN = 0.95
+# google-genai sends the Developer API to v1 by default, where systemInstruction and structured output
+# are unknown fields (400 INVALID_ARGUMENT; googleapis/python-genai#1837, googleapis/js-genai#1746).
+API_VERSION = "v1beta"
+ANSWER_TOKENS = 4096  # room for the JSON answer itself
+# Thought tokens count toward maxOutputTokens: room for them on top of the answer's, for a model that thinks.
+THINKING_ROOM = 2048
 BLOCKED_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY", "OTHER"}
 
 LANGUAGES = {
@@ -75,6 +75,10 @@ HINTS: dict[str, tuple[str, int, int | None]] = {
 
 class AnswerError(Exception):
     """A model answer we cannot use; its message goes back into the prompt for one more try."""
+
+
+class OutOfRoom(AnswerError):
+    """An answer stopped at maxOutputTokens (often by thinking): asked again with more room, not the same request."""
 
 
 class PaperFailed(Exception):
@@ -226,9 +230,12 @@ def read_answer(response: Any, language: str) -> Summary:
     if reason in BLOCKED_REASONS:
         raise PaperFailed(f"answer blocked by Gemini (finish reason {reason})")
     parts = candidate.content.parts if candidate.content and candidate.content.parts else []
-    text = "".join(p.text or "" for p in parts if not getattr(p, "thought", False))
+    text = "".join(p.text or "" for p in parts if not getattr(p, "thought", False))  # thought summaries are no answer
     if reason == "MAX_TOKENS":
-        raise AnswerError("the answer was cut off at the output limit; write shorter fields")
+        if text.strip():
+            raise OutOfRoom("the answer was cut off at the output limit")
+        thoughts = getattr(response.usage_metadata, "thoughts_token_count", None) or 0
+        raise OutOfRoom(f"the model spent its output limit thinking ({thoughts} thought tokens) and wrote no answer")
     return read_answer_text(text, language)
 
 
@@ -282,9 +289,14 @@ def ground_summary(summary: Summary, paper: Paper, extras: Extras) -> Summary:
 # -- cache ---------------------------------------------------------------------------------------
 
 
-def cache_path(cache_dir: Path, paper: Paper, model: str, language: str) -> Path:
-    """Where the summary of this paper version, model, prompt version and language is cached."""
-    key = json.dumps([paper.versioned_id, model, PROMPT_VERSION, language])
+def hash_request(language: str, prompt: str) -> str:
+    """A digest of what a request sends (instructions and prompt, so whether the PDF text was in it)."""
+    return hashlib.sha256(f"{build_instructions(language)}\n\n{prompt}".encode()).hexdigest()
+
+
+def cache_path(cache_dir: Path, paper: Paper, model: str, language: str, prompt: str) -> Path:
+    """Where the answer to this prompt about this paper version, by this model, in this language is cached."""
+    key = json.dumps([paper.versioned_id, model, PROMPT_VERSION, language, hash_request(language, prompt)])
     return Path(cache_dir) / "gemini" / f"{hashlib.sha256(key.encode()).hexdigest()[:40]}.json"
 
 
@@ -297,11 +309,12 @@ def read_cache(path: Path) -> Outcome | None:
         return None
 
 
-def write_cache(path: Path, paper: Paper, model: str, language: str, outcome: Outcome) -> None:
+def write_cache(path: Path, paper: Paper, model: str, language: str, prompt: str, outcome: Outcome) -> None:
     """Store a successful outcome atomically (summary, usage and what it is for; never the key)."""
     assert outcome.summary is not None
     data = {
         "arxiv_id": paper.versioned_id, "model": model, "prompt_version": PROMPT_VERSION, "language": language,
+        "request_sha256": hash_request(language, prompt), "pdf_text": "First page:" in prompt or "Introduction" in prompt,
         "summary": outcome.summary.model_dump(mode="json"), "usage": outcome.usage.model_dump(mode="json"),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -315,55 +328,50 @@ def write_cache(path: Path, paper: Paper, model: str, language: str, outcome: Ou
         raise
 
 
-# -- pacing ---------------------------------------------------------------------------------------
+# -- thinking ------------------------------------------------------------------------------------
+
+# gemini-3.5-flash-lite, gemini-2.5-pro, gemini-3.1-pro-preview, gemini-flash-latest, models/gemini-2.5-flash-lite-...
+FAMILY = re.compile(r"^(?:models/)?gemini-(?:(?P<major>\d+)(?:\.(?P<minor>\d+))?-)?(?P<kind>pro|flash-lite|flash)\b")
 
 
-class RateLimiter:
-    """Client-side pacing: requests spaced evenly to `rpm`, tokens within `tpm` over a sliding minute."""
+@dataclass(frozen=True)
+class Thinking:
+    """How a request asks the model to think: a level (Gemini 3.x) or a token budget (Gemini 2.5)."""
 
-    def __init__(self, rpm: int, tpm: int, period: float = RATE_PERIOD, clock: Callable[[], float] = time.monotonic):
-        # Even spacing (not a burst of rpm then a pause) never trips a server's window, however aligned.
-        self.interval = period / (rpm * RATE_MARGIN) if rpm else 0.0
-        self.tpm, self.period, self.clock = int(tpm * RATE_MARGIN), period, clock
-        self.next_at = 0.0
-        self.spent: deque[list[float]] = deque()  # [time, tokens] of recent requests
-        self.lock = asyncio.Lock()
+    level: str = ""  # MINIMAL, LOW, MEDIUM, HIGH
+    budget: int | None = None
 
-    def token_wait(self, now: float, tokens: int) -> float:
-        """Seconds until `tokens` more fit in the sliding minute (0 if they fit now)."""
-        while self.spent and self.spent[0][0] <= now - self.period:
-            self.spent.popleft()
-        if not self.tpm:
-            return 0.0
-        used, wait = sum(t for _, t in self.spent), 0.0
-        # Oldest first: how long until enough of the recent requests leave the window.
-        for at, amount in self.spent:
-            if used + tokens <= self.tpm:
-                break
-            used, wait = used - amount, at + self.period - now
-        return max(0.0, wait)
+    def room(self) -> int:
+        """Output tokens to leave for thoughts on top of the answer's."""
+        return self.budget if self.budget is not None else THINKING_ROOM
 
-    async def acquire(self, tokens: int) -> list[float]:
-        """Wait for a request slot (FIFO); returns a record whose tokens settle() can correct."""
-        async with self.lock:
-            while True:
-                now = self.clock()
-                wait = max(self.next_at - now, self.token_wait(now, tokens))
-                if wait <= 0:
-                    break
-                await asyncio.sleep(wait)
-            self.next_at = max(now, self.next_at) + self.interval
-            record = [now, float(tokens)]
-            self.spent.append(record)
-            return record
 
-    def settle(self, record: list[float], tokens: int) -> None:
-        """Replace a request's token estimate with what it really used."""
-        record[1] = float(tokens)
+def pick_thinking(model: str, setting: str = "auto") -> Thinking | None:
+    """The lowest thinking the model accepts (or the setting's choice); None sends no thinking config.
 
-    def pause(self, seconds: float) -> None:
-        """Send nothing for a while (the server asked us to: its quota is shared by all requests)."""
-        self.next_at = max(self.next_at, self.clock() + seconds)
+    https://ai.google.dev/gemini-api/docs/thinking: Gemini 3.x takes thinking_level (Pro: low and up,
+    Flash and Flash-Lite: minimal and up) and rejects a budget of 0 (googleapis/python-genai#2936);
+    2.5 takes thinking_budget, where 0 turns thinking off on Flash and Flash-Lite but not on Pro
+    (minimum 128: "Budget 0 is invalid. This model only works in thinking mode."); older models do not think.
+    """
+    if setting == "off":
+        return None
+    if setting.isdigit():
+        return Thinking(budget=int(setting))
+    if setting not in ("auto", ""):
+        return Thinking(level=setting.upper())
+    found = FAMILY.match(model.lower())
+    if not found:
+        return None
+    if found["major"]:
+        version = (int(found["major"]), int(found["minor"] or 0))
+    else:
+        version = (3, 0) if model.endswith("-latest") else (0, 0)  # gemini-flash-latest and kin point at 3.x
+    if version >= (3, 0):
+        return Thinking(level="LOW" if found["kind"] == "pro" else "MINIMAL")
+    if version >= (2, 5):
+        return Thinking(budget=128 if found["kind"] == "pro" else 0)
+    return None
 
 
 # -- calling the model ---------------------------------------------------------------------------
@@ -379,67 +387,64 @@ class Run:
     settings: Settings
     limiter: RateLimiter
     slots: asyncio.Semaphore
-    config: Any
-    fatal: str = ""  # set when every further call would fail the same way (bad key, unknown model)
+    thinking: Thinking | None
+    fatal: str = ""  # set when every further call would fail the same way (bad key, unknown model, spent quota)
     calls: int = field(default=0)
+
+    def stop(self, note: str) -> PaperFailed:
+        """Stop asking for this run: every paper not yet summarised gets this note."""
+        if not self.fatal:
+            log.warning("Gemini: %s", note)
+            self.fatal = note
+        return PaperFailed(self.fatal)
 
 
 def make_client(settings: Settings) -> Any:
-    """A google-genai client for the key and endpoint in settings, with the SDK's own retries off."""
+    """A google-genai client for the key and endpoint in settings, on v1beta, with the SDK's own retries off."""
     from google import genai
     from google.genai import types
 
     options = types.HttpOptions(
         base_url=settings.gemini_base_url or None,
+        api_version=API_VERSION,
         timeout=int(settings.gemini_timeout_s * 1000),
         retry_options=None,  # we retry ourselves: the SDK ignores the server's retryDelay
     )
     return genai.Client(api_key=settings.api_key, http_options=options)
 
 
-def make_config(language: str) -> Any:
-    """Generation settings: JSON answer following our schema, modest temperature, bounded output."""
+def make_config(language: str, thinking: Thinking | None = None, max_tokens: int = 0) -> Any:
+    """Generation settings: JSON answer following our schema, modest temperature, room for thoughts and answer."""
     from google.genai import types
 
+    room = ANSWER_TOKENS + (thinking.room() if thinking else THINKING_ROOM)
+    think = types.ThinkingConfig(thinking_level=thinking.level or None, thinking_budget=thinking.budget) if thinking else None
     return types.GenerateContentConfig(
         system_instruction=build_instructions(language),
         response_mime_type="application/json",
         response_json_schema=build_schema(language),
         temperature=0.2,
-        max_output_tokens=MAX_OUTPUT_TOKENS,
+        max_output_tokens=max_tokens or room,
+        thinking_config=think,
         automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),  # no tools here
     )
 
 
-def read_retry_delay(details: Any) -> float | None:
-    """Seconds from a 429's RetryInfo (e.g. '17s', '0.5s'), or None if absent."""
-    error = details.get("error", details) if isinstance(details, dict) else {}
-    for item in error.get("details", []) if isinstance(error, dict) else []:
-        if isinstance(item, dict) and str(item.get("@type", "")).endswith("RetryInfo"):
-            found = re.match(r"^\s*([\d.]+)s\s*$", str(item.get("retryDelay", "")))
-            if found:
-                return float(found.group(1))
-    return None
-
-
-def is_daily_quota(details: Any) -> bool:
-    """Whether a 429 is about a per-day quota (waiting a minute will not help)."""
-    return "PerDay" in json.dumps(details, default=str)
-
-
 def read_usage(response: Any) -> Usage:
-    """Tokens a response reports."""
+    """Tokens a response reports (thought tokens apart: they are billed as output but are not the answer)."""
     meta = getattr(response, "usage_metadata", None)
     if meta is None:
         return Usage()
     prompt, output = meta.prompt_token_count or 0, meta.candidates_token_count or 0
-    return Usage(prompt_tokens=prompt, output_tokens=output, total_tokens=meta.total_token_count or prompt + output)
+    thoughts = getattr(meta, "thoughts_token_count", None) or 0
+    return Usage(prompt_tokens=prompt, output_tokens=output, thought_tokens=thoughts,
+                 total_tokens=meta.total_token_count or prompt + output + thoughts)
 
 
 def add_usage(a: Usage, b: Usage) -> Usage:
     """The sum of two usages."""
     return Usage(prompt_tokens=a.prompt_tokens + b.prompt_tokens, output_tokens=a.output_tokens + b.output_tokens,
-                 total_tokens=a.total_tokens + b.total_tokens)
+                 total_tokens=a.total_tokens + b.total_tokens, thought_tokens=a.thought_tokens + b.thought_tokens)
 
 
 def backoff_seconds(settings: Settings, attempt: int) -> float:
@@ -447,33 +452,135 @@ def backoff_seconds(settings: Settings, attempt: int) -> float:
     return min(settings.gemini_max_wait_s, settings.gemini_backoff_s * 2**attempt * random.uniform(0.8, 1.2))
 
 
-async def call_model(run: Run, prompt: str) -> Any:
+# -- what the server said ------------------------------------------------------------------------
+# Error bodies are google.rpc.Status: {"error": {"code", "message", "status", "details": [...]}}, the
+# details typed by "@type": QuotaFailure (violations with quotaId), RetryInfo (retryDelay), ErrorInfo (reason).
+
+API_KEY_PATTERN = re.compile(r"AIza[0-9A-Za-z_\-]{30,}")
+# 400s that every request would repeat: a field this API version does not know, an unsupported location,
+# a thinking setting or schema the model refuses (the config is the same for every paper).
+FATAL_400 = re.compile(r"Invalid JSON payload|location is not supported|thinking|not supported|schema", re.I)
+
+
+def error_of(details: Any) -> dict:
+    """The "error" object of an error body (the SDK hands over the parsed JSON)."""
+    error = details.get("error", details) if isinstance(details, dict) else {}
+    return error if isinstance(error, dict) else {}
+
+
+def detail_items(details: Any, kind: str) -> list[dict]:
+    """The error's details of one type (e.g. 'QuotaFailure')."""
+    items = error_of(details).get("details") or []
+    return [i for i in items if isinstance(i, dict) and str(i.get("@type", "")).endswith(f".{kind}")]
+
+
+def server_message(run: Run, exc: Any) -> str:
+    """The server's own message, on one line, clipped, with anything like a key blotted out."""
+    text = " ".join(str(getattr(exc, "message", None) or error_of(exc.details).get("message") or "").split())
+    if len(run.settings.api_key) >= 8:  # a real key is 39 characters; a shorter one would blot out words
+        text = text.replace(run.settings.api_key, "[key]")
+    text = API_KEY_PATTERN.sub("[key]", text)
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def read_retry_delay(details: Any) -> float | None:
+    """Seconds from a 429's RetryInfo (e.g. '17s', '0.5s'), or None if absent."""
+    for item in detail_items(details, "RetryInfo"):
+        found = re.match(r"^\s*([\d.]+)s\s*$", str(item.get("retryDelay", "")))
+        if found:
+            return float(found.group(1))
+    return None
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Which quota a 429 names."""
+
+    kind: str  # "requests per day", "input tokens per minute", "requests per minute" or "" (not said)
+    quota_id: str
+    no_free_tier: bool  # "limit: 0": this model has no free-tier quota for the key's project
+    said: str = ""  # the server's own line about it: "Quota exceeded for metric: …, limit: 15, model: …"
+
+
+def read_quota(details: Any) -> Quota:
+    """The quota a 429's QuotaFailure violations name (a per-day one first: waiting a minute will not help)."""
+    violations = [v for item in detail_items(details, "QuotaFailure") for v in item.get("violations") or []
+                  if isinstance(v, dict)]
+    ids = [str(v.get("quotaId") or v.get("quotaMetric") or "") for v in violations]
+    message = str(error_of(details).get("message", ""))
+    zero = bool(re.search(r"\blimit: 0\b", message)) or any(str(v.get("quotaValue")) == "0" for v in violations)
+    line = re.search(r"Quota exceeded for metric: [^\n]*", message)
+    said = API_KEY_PATTERN.sub("[key]", line.group(0).strip() if line else " ".join(message.split())[:200])
+    for kind, test in (("requests per day", lambda q: "PerDay" in q), ("input tokens per minute", lambda q: "Token" in q),
+                       ("requests per minute", lambda q: "PerMinute" in q)):
+        named = [q for q in ids if test(q)]
+        if named:
+            return Quota(kind, named[0], zero, said)
+    return Quota("", ids[0] if ids else "", zero, said)
+
+
+def describe_client_error(run: Run, exc: Any) -> PaperFailed:
+    """The note for a 4xx other than 429, with the server's message; stops the run when every call would fail alike."""
+    error = error_of(exc.details)
+    status, message = exc.status or error.get("status") or "", server_message(run, exc)
+    reasons = {str(i.get("reason")) for i in detail_items(exc.details, "ErrorInfo")}
+    said = f"HTTP {exc.code} {status}".strip() + (f": {message}" if message else "")
+    if "API_KEY_INVALID" in reasons or "API key not valid" in message or exc.code == 401:
+        return run.stop(f"Gemini rejected the API key ({said})")
+    if exc.code == 403:  # SERVICE_DISABLED, PERMISSION_DENIED: the key's project, the same for every call
+        reason = next(iter(sorted(reasons - {"None"})), "")
+        return run.stop(f"Gemini refused the key's project{f' ({reason})' if reason else ''} ({said})")
+    if exc.code == 404:
+        return run.stop(f"Gemini model '{run.model}' not found ({said})")
+    if status == "FAILED_PRECONDITION" or (exc.code == 400 and FATAL_400.search(message)):
+        return run.stop(f"Gemini refused the request, as it would every request ({said})")
+    return PaperFailed(f"Gemini refused the request ({said})")
+
+
+def describe_quota(run: Run, exc: Any) -> tuple[Quota, PaperFailed | None]:
+    """Which quota a 429 names, and the note that stops the run when waiting cannot help."""
+    quota = read_quota(exc.details)
+    if quota.no_free_tier:
+        return quota, run.stop(f"Gemini model '{run.model}' has no free-tier quota for this key (limit: 0, "
+                               f"{quota.quota_id or 'HTTP 429'}): enable billing for the key's project or choose "
+                               f"another model (PAPERPRESS_MODEL) (HTTP 429: {quota.said})")
+    if quota.kind == "requests per day":
+        run.limiter.spend_day()  # every run sharing the cache folder stops asking too
+        return quota, run.stop(f"Gemini's per-day quota for '{run.model}' is used up ({quota.quota_id}); it resets at "
+                               f"midnight Pacific time, then a rerun fills the missing summaries (HTTP 429: {quota.said})")
+    return quota, None
+
+
+async def call_model(run: Run, prompt: str, config: Any) -> Any:
     """One generateContent call, retried after 429 (waiting retryDelay), 5xx and timeouts."""
     import httpx2
     from google.genai import errors
 
     settings, last = run.settings, ""
-    estimate = (len(build_instructions(run.language)) + len(prompt)) // 4 + OUTPUT_TOKEN_GUESS
+    estimate = (len(build_instructions(run.language)) + len(prompt)) // 4  # the per-minute token quota counts input
     for attempt in range(settings.gemini_retries + 1):
         if run.fatal:
             raise PaperFailed(run.fatal)
-        record = await run.limiter.acquire(estimate)
+        try:
+            record = await run.limiter.acquire(estimate)
+        except BudgetSpent as exc:
+            raise run.stop(f"{exc}; a rerun after midnight Pacific time fills the missing summaries") from None
         run.calls += 1
         try:
-            response = await run.client.aio.models.generate_content(model=run.model, contents=prompt, config=run.config)
+            response = await run.client.aio.models.generate_content(model=run.model, contents=prompt, config=config)
         except errors.ClientError as exc:
             if exc.code != 429:
-                raise PaperFailed(describe_client_error(run, exc)) from None
+                raise describe_client_error(run, exc) from None
+            quota, stop = describe_quota(run, exc)
+            if stop:
+                raise stop from None
             delay = read_retry_delay(exc.details)
-            if is_daily_quota(exc.details):
-                run.fatal = "daily Gemini quota exhausted (HTTP 429)"
-                raise PaperFailed(run.fatal) from None
             wait = delay * settings.gemini_retry_scale if delay is not None else backoff_seconds(settings, attempt)
+            last = f"HTTP 429, {quota.kind or 'rate limit'}" + (f" ({quota.quota_id})" if quota.quota_id else "")
             if delay is not None and wait > settings.gemini_max_wait_s:
-                raise PaperFailed(f"Gemini quota exhausted (HTTP 429, retry after {delay:.0f} s)") from None
+                raise PaperFailed(f"Gemini quota exhausted ({last}; retry after {delay:.0f} s: {quota.said})") from None
             run.limiter.pause(wait)
-            last = "HTTP 429 rate limit"
-            log.info("Gemini asked us to wait %.2f s (HTTP 429)", wait)
+            log.info("Gemini asked us to wait %.2f s (%s)", wait, last)
         except errors.ServerError as exc:
             wait, last = backoff_seconds(settings, attempt), f"HTTP {exc.code}"
             log.info("Gemini server error HTTP %s; retrying in %.2f s", exc.code, wait)
@@ -481,47 +588,47 @@ async def call_model(run: Run, prompt: str) -> Any:
             wait, last = backoff_seconds(settings, attempt), type(exc).__name__
             log.info("Gemini request failed (%s); retrying in %.2f s", last, wait)
         else:
-            run.limiter.settle(record, read_usage(response).total_tokens or int(record[1]))
+            usage = read_usage(response)
+            run.limiter.settle(record, usage.prompt_tokens or estimate)
             return response
         if attempt < settings.gemini_retries:
             await asyncio.sleep(wait)
     raise PaperFailed(f"Gemini failed after {settings.gemini_retries + 1} tries ({last})")
 
 
-def describe_client_error(run: Run, exc: Any) -> str:
-    """A short, secret-free note for a 4xx other than 429 (and stop the run if all calls would fail)."""
-    text = json.dumps(exc.details, default=str)
-    if exc.code in (401, 403) or "API_KEY_INVALID" in text or "API key not valid" in text:
-        run.fatal = f"Gemini rejected the API key (HTTP {exc.code})"
-        return run.fatal
-    if exc.code == 404:
-        run.fatal = f"Gemini model '{run.model}' not found (HTTP 404)"
-        return run.fatal
-    return f"Gemini refused the request (HTTP {exc.code} {exc.status or ''})".strip()
-
-
-async def summarise_paper(run: Run, paper: Paper, extras: Extras) -> Outcome:
-    """A summary of one paper: ask, validate, ask once more with the problem if the answer was bad."""
-    prompt = build_prompt(paper, extras, run.settings.gemini_input_tokens)
-    usage, problem = Usage(), ""
-    for attempt in range(2):
+async def summarise_paper(run: Run, paper: Paper, prompt: str) -> Outcome:
+    """A summary of one paper: ask, validate; ask again with more room, or once with the problem, if the answer was bad."""
+    usage, problem, thinking = Usage(), "", run.thinking
+    config = make_config(run.language, thinking)
+    grown = reasked = False
+    while True:
         try:
-            response = await call_model(run, add_feedback(prompt, problem) if problem else prompt)
+            response = await call_model(run, add_feedback(prompt, problem) if problem else prompt, config)
             usage = add_usage(usage, read_usage(response))
             return Outcome(read_answer(response, run.language), usage=usage)
+        except OutOfRoom as exc:
+            if grown:
+                return Outcome(None, f"Gemini ran out of output tokens twice ({str(exc)[:120]})", usage)
+            # Twice the room, and the lowest thinking the model accepts (a setting may have asked for more).
+            grown, thinking = True, pick_thinking(run.model) if run.settings.gemini_thinking != "off" else None
+            config = make_config(run.language, thinking, 2 * config.max_output_tokens)
+            log.info("Gemini answer for %s stopped at the output limit (%s); asking with %d tokens", paper.versioned_id,
+                     exc, config.max_output_tokens)
         except AnswerError as exc:
             problem = str(exc)
-            log.info("Gemini answer for %s rejected (try %d): %s", paper.versioned_id, attempt + 1, problem)
+            log.info("Gemini answer for %s rejected: %s", paper.versioned_id, problem)
+            if reasked:
+                return Outcome(None, f"Gemini gave an unusable answer twice ({problem[:120]})", usage)
+            reasked = True
         except PaperFailed as exc:  # keep the tokens an earlier, rejected answer cost
             return Outcome(None, str(exc), usage)
-    return Outcome(None, f"Gemini gave an unusable answer twice ({problem[:120]})", usage)
 
 
-async def guard_paper(run: Run, paper: Paper, extras: Extras) -> Outcome:
+async def guard_paper(run: Run, paper: Paper, prompt: str) -> Outcome:
     """summarise_paper within the concurrency bound; any failure becomes a note, never an exception."""
     async with run.slots:
         try:
-            return await summarise_paper(run, paper, extras)
+            return await summarise_paper(run, paper, prompt)
         except PaperFailed as exc:
             return Outcome(None, str(exc))
         except Exception as exc:  # one paper must never fail the post; the type alone is secret-free
@@ -529,14 +636,20 @@ async def guard_paper(run: Run, paper: Paper, extras: Extras) -> Outcome:
             return Outcome(None, f"unexpected error ({type(exc).__name__})")
 
 
-async def summarise_papers(items: Sequence[tuple[Paper, Extras]], language: str, settings: Settings, model: str) -> list[Outcome]:
-    """Outcomes for all papers, concurrently under the settings' concurrency, rpm and tpm limits."""
+def limits_file(settings: Settings, model: str) -> Path:
+    """The pacing state every run with this cache folder shares for a model (quotas are per project and model)."""
+    return Path(settings.cache_dir) / "gemini-limits" / f"{re.sub(r'[^A-Za-z0-9._-]', '_', model)}.json"
+
+
+async def summarise_papers(items: Sequence[tuple[Paper, str]], language: str, settings: Settings, model: str) -> list[Outcome]:
+    """Outcomes for (paper, prompt) pairs, concurrently under the settings' concurrency, rpm, tpm and rpd limits."""
     client = make_client(settings)
-    run = Run(client=client, model=model, language=language, settings=settings,
-              limiter=RateLimiter(settings.gemini_rpm, settings.gemini_tpm),
-              slots=asyncio.Semaphore(max(1, settings.gemini_concurrency)), config=make_config(language))
+    limiter = RateLimiter(settings.gemini_rpm, settings.gemini_tpm, settings.gemini_rpd, shared=limits_file(settings, model))
+    run = Run(client=client, model=model, language=language, settings=settings, limiter=limiter,
+              slots=asyncio.Semaphore(max(1, settings.gemini_concurrency)),
+              thinking=pick_thinking(model, settings.gemini_thinking))
     try:
-        outcomes = list(await asyncio.gather(*(guard_paper(run, p, x) for p, x in items)))
+        outcomes = list(await asyncio.gather(*(guard_paper(run, p, prompt) for p, prompt in items)))
     finally:
         await client.aio.aclose()
     failed = sum(1 for o in outcomes if o.summary is None)
@@ -559,29 +672,26 @@ def run_coroutine(make: Callable[[], Awaitable[T]]) -> T:
 
 
 def summarise_with_gemini(entries: Sequence[Entry], language: str, settings: Settings, model: str) -> list[Entry]:
-    """Entries with Gemini summaries (from the cache when possible), grounded; failures carry a note."""
+    """Entries with Gemini summaries (from the cache when the same prompt was answered), grounded; failures carry a note."""
     require_key(settings)
-    outcomes: list[Outcome | None] = []
-    for entry in entries:
-        outcomes.append(read_cache(cache_path(settings.cache_dir, entry.paper, model, language)))
+    prompts = [build_prompt(e.paper, e.extras, settings.gemini_input_tokens) for e in entries]
+    paths = [cache_path(settings.cache_dir, e.paper, model, language, prompt) for e, prompt in zip(entries, prompts)]
+    outcomes: list[Outcome | None] = [read_cache(path) for path in paths]
     todo = [i for i, o in enumerate(outcomes) if o is None]
     log.info("Gemini %s: %d papers, %d cached, %d to ask", model, len(entries), len(entries) - len(todo), len(todo))
     if todo:
-        items = [(entries[i].paper, entries[i].extras) for i in todo]
+        items = [(entries[i].paper, prompts[i]) for i in todo]
         fresh = run_coroutine(lambda: summarise_papers(items, language, settings, model))
         for i, outcome in zip(todo, fresh):
             outcomes[i] = outcome
-            if outcome.summary is not None:  # failures are not cached: a rerun fills the gap
-                save_outcome(settings, entries[i].paper, model, language, outcome)
+            if outcome.summary is None:  # failures are not cached: a rerun fills the gap
+                continue
+            try:  # a cache that cannot be written costs a rerun, never the post
+                write_cache(paths[i], entries[i].paper, model, language, prompts[i], outcome)
+            except OSError as exc:
+                log.warning("cannot write the Gemini cache under %s (%s)", settings.cache_dir,
+                            exc.strerror or type(exc).__name__)
     return [apply_outcome(entry, outcome) for entry, outcome in zip(entries, outcomes) if outcome is not None]
-
-
-def save_outcome(settings: Settings, paper: Paper, model: str, language: str, outcome: Outcome) -> None:
-    """Cache a summary; a cache that cannot be written costs a rerun, never the post."""
-    try:
-        write_cache(cache_path(settings.cache_dir, paper, model, language), paper, model, language, outcome)
-    except OSError as exc:
-        log.warning("cannot write the Gemini cache under %s (%s)", settings.cache_dir, exc.strerror or type(exc).__name__)
 
 
 def apply_outcome(entry: Entry, outcome: Outcome) -> Entry:

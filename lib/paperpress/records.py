@@ -129,8 +129,10 @@ class Usage(Frozen):
     """Tokens one model call (or a post's calls, summed) used."""
 
     prompt_tokens: int = 0
-    output_tokens: int = 0
-    total_tokens: int = 0
+    output_tokens: int = 0  # the answer's tokens (candidatesTokenCount)
+    total_tokens: int = 0  # includes thought tokens
+    # Thinking models bill thought tokens as output; a default keeps sidecars written before this field readable.
+    thought_tokens: int = 0
 
 
 class Entry(Frozen):

@@ -133,4 +133,5 @@ def sum_usage(entries: Iterable[Entry]) -> Usage:
         prompt_tokens=sum(e.usage.prompt_tokens for e in entries),
         output_tokens=sum(e.usage.output_tokens for e in entries),
         total_tokens=sum(e.usage.total_tokens for e in entries),
+        thought_tokens=sum(e.usage.thought_tokens for e in entries),
     )
