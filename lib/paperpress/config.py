@@ -155,7 +155,7 @@ def parse_date(text: str, today: dt.date | None = None) -> dt.date:
         day = None
     if day is None:
         raise PaperpressError(f"bad date '{text}': expected YYYY-MM-DD, e.g. 2024-04-01")
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or read_now().date()
     if day > today:
         raise PaperpressError(f"bad date '{text}': it is in the future (today is {today})")
     if day < ARXIV_FIRST_DAY:
@@ -251,3 +251,17 @@ def require_key(settings: Settings) -> None:
     """Raise the one-line 'how to set the key' error when no Gemini key is configured."""
     if not settings.has_key:
         raise PaperpressError(NO_KEY_MESSAGE)
+
+
+def read_now(environ: Mapping[str, str] | None = None) -> dt.datetime:
+    """The current time (UTC): PAPERPRESS_NOW when set (tests, replays; the notebook kernel inherits it), else the clock."""
+    text = (os.environ if environ is None else environ).get("PAPERPRESS_NOW", "")
+    if not text:
+        return dt.datetime.now(dt.timezone.utc)
+    try:
+        now = dt.datetime.fromisoformat(text)
+    except ValueError:
+        now = None
+    if now is None or now.tzinfo is None:
+        raise PaperpressError(f"PAPERPRESS_NOW must be an ISO 8601 time with a zone, e.g. 2026-03-09T01:00:00Z (got '{text}')")
+    return now.astimezone(dt.timezone.utc)
