@@ -188,6 +188,8 @@ class Settings:
     site_url: str = ""
     # Set by `paperpress backfill` for its runs: days in flight and their claims (see digest.wait_for_claims).
     pending_dir: str = ""
+    # Set by `paperpress backfill` and catch-up runs: the span's papers, fetched once (JSONL), read instead of the API.
+    arxiv_cache: str = ""
     # The key is held here only to be handed to the client; repr=False keeps it out of logs.
     api_key: str = field(default="", repr=False)
 
@@ -216,6 +218,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path =
         api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or "",
         pending_dir=env.get("PAPERPRESS_PENDING_DIR", ""),
         site_url=env.get("PAPERPRESS_SITE_URL", "").strip(),
+        arxiv_cache=env.get("PAPERPRESS_ARXIV_CACHE", ""),
         **read_gemini_numbers(env),
     )
 
