@@ -49,9 +49,17 @@ class Topic(BaseModel):
     language: Literal["zh", "en"] = "en"
     query: str = Field(min_length=1)
     categories: tuple[str, ...] = ()
-    max_papers: int = Field(default=20, ge=1, le=200)
-    window_days: int = Field(default=1, ge=1, le=31)
+    max_papers: int = Field(default=20, ge=1, le=200)  # papers summarised per post; the others are listed briefly
+    lookback_days: int = Field(default=7, ge=0, le=31)  # days before a mailing's window searched for late papers
     model: str | None = None
+    window_days: None = None  # removed: refused with a message that says what replaced it
+
+    @field_validator("window_days", mode="before")
+    @classmethod
+    def _no_window_days(cls, value: object) -> None:
+        # A silent no-op would leave users believing their posts cover N days.
+        raise ValueError("removed: a post now covers one arXiv mailing (see README, 'Posts and mailings'); "
+                         "delete it, and set lookback_days for late papers")
 
     @field_validator("query")
     @classmethod
