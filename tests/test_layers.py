@@ -23,7 +23,7 @@ LAYERS = {
     # charts and pages
     "charts": 7, "post": 7, "site": 7, "trendpage": 8,
     # one post's flow and publishing
-    "digest": 9, "publish": 9,
+    "digest": 9, "publish": 9, "catchup": 9,
     # commands
     "backfill": 10, "doctor": 10, "cli": 11,
 }

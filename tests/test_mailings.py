@@ -111,12 +111,10 @@ def test_mailings_after_the_last_post():
     assert [m.listed for m in mailings.mailings_after(None, now)] == [dt.date(2026, 3, 10)]
 
 
-def test_query_window_looks_back_but_not_before_the_floor():
+def test_query_window_looks_back():
     m = mailings.mailing_on(dt.date(2026, 3, 10))
     assert mailings.query_window(m, 7) == (m.start - dt.timedelta(days=7), m.end)
-    floor = m.start - dt.timedelta(days=2)
-    assert mailings.query_window(m, 7, floor) == (floor, m.end)
-    assert mailings.query_window(m, 7, m.end) == (m.start, m.end)  # a floor never cuts the mailing itself
+    assert mailings.query_window(m, 0) == (m.start, m.end)
 
 
 def test_a_year_without_a_holiday_table_uses_the_weekday_rule_and_says_so():

@@ -202,9 +202,10 @@ def warn_unknown_year(day: dt.date) -> str:
             f"the weekday rule alone dates the mailings (add them from https://info.arxiv.org/help/availability.html)")
 
 
-def query_window(mailing: Mailing, lookback_days: int, floor: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
-    """Submission times a post asks arXiv for: the mailing's window plus `lookback_days` before it, not before `floor`."""
-    start = mailing.start - dt.timedelta(days=lookback_days)
-    if floor is not None:
-        start = max(start, min(floor, mailing.start))
-    return start, mailing.end
+def query_window(mailing: Mailing, lookback_days: int) -> tuple[dt.datetime, dt.datetime]:
+    """Submission times a post asks arXiv for: the mailing's window and the `lookback_days` before it.
+
+    The look-back finds what arXiv announced late (holds, API lag); de-duplication against earlier posts
+    keeps only what none of them has. A topic's first post looks back too: those papers were in no post.
+    """
+    return mailing.start - dt.timedelta(days=lookback_days), mailing.end
