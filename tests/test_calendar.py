@@ -24,7 +24,7 @@ from paperpress.config import Settings, find_topic, load_topics
 from .fakes.arxiv import FakeArxiv
 from .fakes.gemini import FakeGemini
 from .fakes.openalex import FakeOpenAlex
-from .helpers import make_project, run_cli
+from .helpers import make_project, run_cli, tree_bytes
 
 UTC = dt.timezone.utc
 SLUG = "heads"
@@ -252,6 +252,13 @@ def test_backfill_asks_once_and_posts_only_mailings(live):
     assert len(fake.api_requests) == 1  # one query for the whole range (under one page)
     assert archive.list_post_dates(project / "posts", SLUG) == ["2026-11-25", "2026-11-26", "2026-11-30", "2026-12-01"]
     assert "no mailing" in result.stdout
+    # The one answer split locally gives the posts that one `run --date` per mailing gives, byte for byte.
+    one_by_one = make_project(project / "one-by-one")
+    (one_by_one / "topics.yml").write_text(TOPICS)
+    for day in ("2026-11-25", "2026-11-26", "2026-11-30", "2026-12-01"):
+        single = run_cli(one_by_one, "run", "--topic", SLUG, "--date", day, "--no-trends", env=env_at("2026-12-02T12:00:00Z"))
+        assert single.returncode == 0, single.stderr
+    assert tree_bytes(one_by_one / "posts") == tree_bytes(project / "posts")
 
 
 def test_the_schedule_runs_the_catch_up_after_the_announcement(root):
@@ -292,3 +299,13 @@ def test_a_busy_mailing_lists_the_papers_beyond_max_papers(tmp_path):
     papers, _facts, _countries = trends.build_frames([d])
     assert len(papers) == 3  # every paper of the mailing counts in the trends
     assert post.build_front_matter(d, None)["description"].endswith("Head 1 (+2)")
+
+
+@pytest.mark.slow
+def test_offline_catch_up_takes_the_sample_days_as_mailings(tmp_path):
+    project = make_project(tmp_path)
+    first = run_cli(project, "run", "--offline", "--topic", "metaverse-avatars", "--no-trends")
+    assert first.returncode == 0, first.stderr
+    assert archive.list_post_dates(project / "posts", "metaverse-avatars") == ["2024-04-01"]  # the latest sample day
+    again = run_cli(project, "run", "--offline", "--topic", "metaverse-avatars", "--no-trends")
+    assert again.returncode == 0 and "up to date" in again.stdout
