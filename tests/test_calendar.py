@@ -290,6 +290,7 @@ def test_a_busy_mailing_lists_the_papers_beyond_max_papers(tmp_path):
                window=("2026-10-28T19:00:00Z", "2026-11-04T19:00:00Z"))
     header = post.render_header(d)
     assert "3 papers" in header and "The 1 newest of its 3 new papers" in header
+    assert "sample file's order" in post.render_header(d.model_copy(update={"source": "sample", "window": ()}))
     assert "2026-11-03 14:00 – 2026-11-04 14:00 US Eastern" in header and "since 2026-10-28 15:00" in header
     listed = post.render_listed(d)
     assert "[Head 2](https://arxiv.org/abs/2611.00002v1)" in listed and "CVPR 2027" in listed

@@ -59,7 +59,8 @@ def render_choice(digest: Digest) -> str:
     if not digest.listed:
         return ""
     n, rest = len(digest.entries), len(digest.listed)
-    return escape_md(LABELS[digest.language]["chosen"].format(n=n, rest=rest, total=n + rest))
+    how = "chosen_sample" if digest.source == "sample" else "chosen"  # arXiv's answer is sorted newest first
+    return escape_md(LABELS[digest.language][how].format(n=n, rest=rest, total=n + rest))
 
 
 def render_listed(digest: Digest) -> str:
