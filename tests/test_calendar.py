@@ -269,7 +269,9 @@ def test_the_schedule_runs_the_catch_up_after_the_announcement(root):
     assert cron == "30 3 * * *" and "yesterday" not in workflow
     assert 'paperpress run --topic "${{ matrix.topic }}" --no-trends ${DAY:+--date "$DAY"}' in workflow
     readme = (root / "README.md").read_text(encoding="utf-8")
-    assert f"`{cron} cd /path/to/paperpress && .venv/bin/paperpress run --all-topics &&" in readme
+    cron_line = next(line for line in readme.splitlines() if line.startswith("- **cron**"))
+    assert f"`{cron} cd /path/to/paperpress && " in cron_line and "paperpress run --all-topics &&" in cron_line
+    assert "--date" not in cron_line
     # 03:30 GMT is after 20:00 Eastern in both halves of the year, with time for the API to catch up.
     for day in (dt.date(2026, 1, 13), dt.date(2026, 7, 14)):
         run = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(3, 30), tzinfo=UTC)
