@@ -30,6 +30,7 @@ from paperpress.arxiv_api import PAGE_SIZE, ArxivClient, build_params, build_que
 from tests.fakes.arxiv import FakeArxiv  # noqa: E402
 
 DAY = dt.date(2024, 4, 1)
+WINDOW = (dt.datetime(2024, 4, 1, tzinfo=dt.timezone.utc), dt.datetime(2024, 4, 2, tzinfo=dt.timezone.utc))
 TOPIC = Topic(
     slug="nerf", name="NeRF", query='ti:NeRF OR ti:"neural radiance field" OR ti:"neural radiance fields"',
     categories=("cs.CV", "cs.GR"), max_papers=150,
@@ -70,7 +71,7 @@ def run_ours(fake: FakeArxiv, delay: float) -> Row:
     before = len(fake.api_requests)
     client = ArxivClient(fake.url, delay)
     started = time.perf_counter()
-    papers = fetch_arxiv(TOPIC, DAY, Settings(), client=client)
+    papers = fetch_arxiv(TOPIC, WINDOW, Settings(), client=client)
     wall = time.perf_counter() - started
     return Row(f"paperpress: 1 query, {delay:g} s between requests", 1, len(fake.api_requests) - before, client.waited, wall, len(papers))
 
@@ -82,7 +83,7 @@ def run_baseline(fake: FakeArxiv, sleep_s: float) -> Row:
     started = time.perf_counter()
     with requests.Session() as session:
         for term in terms:
-            query, start = build_query(TOPIC.model_copy(update={"query": term}), DAY), 0
+            query, start = build_query(TOPIC.model_copy(update={"query": term}), *WINDOW), 0
             while start < TOPIC.max_papers:
                 time.sleep(sleep_s)
                 waited += sleep_s

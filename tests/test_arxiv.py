@@ -14,6 +14,8 @@ from tests.conftest import ARXIV_XML
 from tests.fakes.arxiv import FakeArxiv, unused_url
 
 DAY = dt.date(2024, 4, 1)
+UTC = dt.timezone.utc
+WINDOW = (dt.datetime(2024, 4, 1, tzinfo=UTC), dt.datetime(2024, 4, 2, tzinfo=UTC))  # the GMT day of DAY
 
 
 class FakeClock:
@@ -68,18 +70,27 @@ def make_client(fake: FakeArxiv, clock: FakeClock, **options) -> ArxivClient:
     return ArxivClient(fake.url, options.pop("delay", 3.0), clock=clock, sleep=clock.sleep, **options)
 
 
-def test_window_covers_whole_gmt_days():
-    assert build_window(DAY) == "submittedDate:[202404010000 TO 202404012359]"
-    assert build_window(DAY, 3) == "submittedDate:[202403300000 TO 202404012359]"
+def test_window_is_gmt_minutes_with_an_inclusive_end():
+    assert build_window(*WINDOW) == "submittedDate:[202404010000 TO 202404012359]"
+    et = dt.timezone(dt.timedelta(hours=-4))  # a mailing's deadlines, 14:00 EDT
+    assert build_window(dt.datetime(2024, 3, 28, 14, tzinfo=et), dt.datetime(2024, 3, 29, 14, tzinfo=et)) == (
+        "submittedDate:[202403281800 TO 202403291759]")
+
+
+def test_select_window_keeps_what_the_query_finds():
+    papers = [arxiv_api.Paper(arxiv_id=f"2404.0000{n}", title="t", authors=("a",), abstract="", published=stamp)
+              for n, stamp in enumerate(["2024-03-31T23:59:59Z", "2024-04-01T00:00:00Z", "2024-04-01T23:59:30Z",
+                                         "2024-04-02T00:00:00Z"])]
+    assert [p.arxiv_id for p in arxiv_api.select_window(papers, *WINDOW)] == ["2404.00001", "2404.00002"]
 
 
 def test_query_joins_topic_categories_and_window():
-    query = build_query(make_topic(categories=("cs.CV", "cs.GR"), window_days=2), DAY)
+    query = build_query(make_topic(categories=("cs.CV", "cs.GR")), WINDOW[0] - dt.timedelta(days=1), WINDOW[1])
     assert query == (
         '(ti:"talking head" OR ti:"lip sync") AND (cat:cs.CV OR cat:cs.GR)'
         " AND submittedDate:[202403310000 TO 202404012359]"
     )
-    assert build_query(make_topic(), DAY).count(" AND ") == 1
+    assert build_query(make_topic(), *WINDOW).count(" AND ") == 1
 
 
 def test_non_ascii_query_is_rejected_with_a_clear_message():
@@ -109,34 +120,34 @@ def test_parse_feed_rejects_what_is_not_a_feed_and_reports_api_errors():
         parse_feed(error_feed)
 
 
-def test_fetch_pages_newest_first_capped_with_arxiv_parameters(fake, clock):
+def test_fetch_pages_to_the_end_newest_first_with_arxiv_parameters(fake, clock):
     fake.set_papers(make_papers(25) + make_papers(3, day="2024-03-31", prefix="2403"))
-    client = make_client(fake, clock, page_size=5)
-    papers = fetch_arxiv(make_topic(max_papers=12), DAY, Settings(), client=client)
-    assert [p.arxiv_id for p in papers] == [f"2404.{n:05d}" for n in range(24, 12, -1)]
+    client = make_client(fake, clock, page_size=10)
+    papers = fetch_arxiv(make_topic(max_papers=12), WINDOW, Settings(), client=client)  # max_papers: no cap here
+    assert [p.arxiv_id for p in papers] == [f"2404.{n:05d}" for n in range(24, -1, -1)]
     assert papers[0].title == "Talking head paper 24 with a wrapped title"
     assert papers[0].pdf_url == f"{fake.base}/pdf/2404.00024v1"
     sent = fake.api_requests
-    assert [(r.params["start"], r.params["max_results"]) for r in sent] == [("0", "5"), ("5", "5"), ("10", "2")]
+    assert [(r.params["start"], r.params["max_results"]) for r in sent] == [("0", "10"), ("10", "10"), ("20", "10")]
     assert {r.params["sortBy"] for r in sent} == {"submittedDate"}
     assert {r.params["sortOrder"] for r in sent} == {"descending"}
-    assert {r.params["search_query"] for r in sent} == {build_query(make_topic(), DAY)}
+    assert {r.params["search_query"] for r in sent} == {build_query(make_topic(), *WINDOW)}
     assert all(r.headers["User-Agent"].startswith("paperpress/") for r in sent)
 
 
 def test_one_request_per_page_and_the_pause_only_between_requests(fake, clock):
     client = make_client(fake, clock, page_size=10)
-    papers = fetch_arxiv(make_topic(max_papers=30), DAY, Settings(), client=client)
+    papers = fetch_arxiv(make_topic(), WINDOW, Settings(), client=client)
     assert len(papers) == 25 and len(fake.api_requests) == 3  # 10 + 10 + 5, stops at the total
     assert clock.sleeps == [3.0, 3.0] and client.waited == 6.0
 
 
-def test_window_days_and_categories(fake, clock):
+def test_window_and_categories(fake, clock):
     papers = make_papers(3) + make_papers(2, day="2024-03-30", prefix="2403") + make_papers(2, categories=["cs.AI"], prefix="2405")
     unrelated = make_papers(1, prefix="2406")[0] | {"title": "Protein folding", "abstract": "Proteins."}
     fake.set_papers(papers + [unrelated])
-    topic = make_topic(window_days=3, categories=("cs.CV", "cs.GR"))
-    found = fetch_arxiv(topic, DAY, Settings(), client=make_client(fake, clock))
+    topic = make_topic(categories=("cs.CV", "cs.GR"))
+    found = fetch_arxiv(topic, (WINDOW[0] - dt.timedelta(days=2), WINDOW[1]), Settings(), client=make_client(fake, clock))
     assert {p.arxiv_id for p in found} == {"2404.00000", "2404.00001", "2404.00002", "2403.00000", "2403.00001"}
     assert "(cat:cs.CV OR cat:cs.GR)" in fake.api_requests[0].params["search_query"]
 
@@ -149,42 +160,43 @@ def test_keep_categories_filters_client_side_too():
 
 
 def test_empty_day_is_an_empty_list_after_one_request(fake, clock):
-    assert fetch_arxiv(make_topic(), dt.date(2024, 5, 1), Settings(), client=make_client(fake, clock)) == []
+    may = tuple(t + dt.timedelta(days=30) for t in WINDOW)
+    assert fetch_arxiv(make_topic(), may, Settings(), client=make_client(fake, clock)) == []
     assert len(fake.api_requests) == 1 and clock.sleeps == []
 
 
 def test_survives_a_503_with_backoff(fake, clock):
     fake.fail(503)
-    papers = fetch_arxiv(make_topic(max_papers=5), DAY, Settings(), client=make_client(fake, clock))
-    assert len(papers) == 5 and len(fake.api_requests) == 2
+    papers = fetch_arxiv(make_topic(), WINDOW, Settings(), client=make_client(fake, clock))
+    assert len(papers) == 25 and len(fake.api_requests) == 2
     assert len(clock.sleeps) == 1 and 3.0 <= clock.sleeps[0] <= 6.0  # one pause plus jitter
 
 
 def test_honours_retry_after_on_429(fake, clock):
     fake.fail(429, retry_after=7)
-    papers = fetch_arxiv(make_topic(max_papers=5), DAY, Settings(), client=make_client(fake, clock))
-    assert len(papers) == 5 and len(fake.api_requests) == 2
+    papers = fetch_arxiv(make_topic(), WINDOW, Settings(), client=make_client(fake, clock))
+    assert len(papers) == 25 and len(fake.api_requests) == 2
     assert clock.sleeps == [7.0]
 
 
 def test_retries_an_empty_page_and_an_html_page(fake, clock):
     fake.fail_empty()
     fake.fail_html()
-    papers = fetch_arxiv(make_topic(max_papers=5), DAY, Settings(), client=make_client(fake, clock))
-    assert len(papers) == 5 and len(fake.api_requests) == 3
+    papers = fetch_arxiv(make_topic(), WINDOW, Settings(), client=make_client(fake, clock))
+    assert len(papers) == 25 and len(fake.api_requests) == 3
 
 
 def test_retries_a_timeout(fake):
     fake.fail_timeout(1.0)
     client = ArxivClient(fake.url, 0.01, timeout=0.2)
-    assert len(fetch_arxiv(make_topic(max_papers=5), DAY, Settings(), client=client)) == 5
+    assert len(fetch_arxiv(make_topic(), WINDOW, Settings(), client=client)) == 25
     assert len(fake.api_requests) == 2
 
 
 def test_clear_error_after_the_last_try(fake, clock):
     fake.fail(503, times=4)
     with pytest.raises(PaperpressError) as caught:
-        fetch_arxiv(make_topic(), DAY, Settings(), client=make_client(fake, clock))
+        fetch_arxiv(make_topic(), WINDOW, Settings(), client=make_client(fake, clock))
     assert str(caught.value) == f"arXiv API unreachable at {fake.url} after 4 tries: HTTP 503"
     assert len(fake.api_requests) == 4
     low = [3.0, 6.0, 12.0]  # exponential: one pause, doubled each time, plus up to one pause of jitter
@@ -194,20 +206,20 @@ def test_clear_error_after_the_last_try(fake, clock):
 def test_unreachable_endpoint_is_a_clear_error(clock):
     client = ArxivClient(unused_url("/api/query"), 0.0, clock=clock, sleep=clock.sleep, backoff=0.0)
     with pytest.raises(PaperpressError, match=r"unreachable at .* after 4 tries: connection failed"):
-        fetch_arxiv(make_topic(), DAY, Settings(), client=client)
+        fetch_arxiv(make_topic(), WINDOW, Settings(), client=client)
 
 
 def test_a_rejected_query_is_not_retried(fake, clock):
     fake.fail(400)
     with pytest.raises(PaperpressError, match="refused the query: HTTP 400"):
-        fetch_arxiv(make_topic(), DAY, Settings(), client=make_client(fake, clock))
+        fetch_arxiv(make_topic(), WINDOW, Settings(), client=make_client(fake, clock))
     assert len(fake.api_requests) == 1
 
 
 def test_fetch_reads_the_endpoint_and_pause_from_settings(fake, tmp_path):
     settings = Settings(arxiv_api_url=fake.url, arxiv_delay_seconds=0.01, cache_dir=tmp_path)
-    papers = sources.fetch_papers("arxiv", make_topic(max_papers=4), DAY, settings)
-    assert [p.arxiv_id for p in papers] == ["2404.00024", "2404.00023", "2404.00022", "2404.00021"]
+    papers = sources.fetch_papers("arxiv", make_topic(max_papers=4), DAY, settings, window=WINDOW)
+    assert [p.arxiv_id for p in papers] == [f"2404.{n:05d}" for n in range(24, -1, -1)]  # all: max_papers caps summaries
     same = Settings(arxiv_api_url=fake.url, arxiv_delay_seconds=0.01, cache_dir=tmp_path, gemini_model="other")
     assert arxiv_api.client_for(settings) is arxiv_api.client_for(same)  # one client per run
 
@@ -225,3 +237,15 @@ def test_parse_retry_after():
     assert parse_retry_after("999999") == arxiv_api.MAX_RETRY_AFTER
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30)
     assert 25 <= parse_retry_after(later.strftime("%a, %d %b %Y %H:%M:%S GMT")) <= 30
+
+
+def test_a_cached_span_gives_each_window_what_its_query_gives(fake, tmp_path):
+    fake.set_papers(make_papers(25) + make_papers(4, day="2024-03-31", prefix="2403"))
+    settings = Settings(arxiv_api_url=fake.url, arxiv_delay_seconds=0.0, cache_dir=tmp_path)
+    span = fetch_arxiv(make_topic(), (WINDOW[0] - dt.timedelta(days=1), WINDOW[1]), settings)
+    cached = Settings(arxiv_cache=str(arxiv_api.save_papers(tmp_path / "span.jsonl", span)))
+    asked = len(fake.api_requests)
+    for window in (WINDOW, (WINDOW[0] - dt.timedelta(days=1), WINDOW[0]), (WINDOW[0], WINDOW[0] + dt.timedelta(minutes=3))):
+        assert sources.fetch_papers("arxiv", make_topic(), DAY, cached, window=window) == fetch_arxiv(
+            make_topic(), window, settings)
+    assert len(fake.api_requests) == asked + 3  # the cached runs asked arXiv nothing

@@ -57,3 +57,14 @@ def test_settings_from_environment_and_dotenv(tmp_path):
     settings = load_settings({"PAPERPRESS_ARXIV_API_URL": "http://127.0.0.1:2/api"}, dotenv=dotenv)
     assert settings.arxiv_api_url == "http://127.0.0.1:2/api"  # the environment wins over .env
     assert settings.has_key and "from-dotenv" not in repr(settings)
+
+
+def test_window_days_is_refused_with_what_replaced_it(tmp_path):
+    path = tmp_path / "topics.yml"
+    path.write_text("topics: [{slug: a, name: A, query: x, window_days: 1}]")
+    with pytest.raises(PaperpressError) as caught:
+        load_topics(path)
+    assert "topic 'a': field 'window_days'" in str(caught.value) and "one arXiv mailing" in str(caught.value)
+    assert "lookback_days" in str(caught.value)
+    path.write_text("topics: [{slug: a, name: A, query: x}]")
+    assert load_topics(path)["a"].lookback_days == 7

@@ -14,8 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lib" / "paperpress"
 LAYERS = {
     # records and settings
     "records": 0, "config": 0,
-    # text helpers, data-file vocabularies, the archive on disk
-    "text": 1, "vocab": 2, "institutions": 2, "archive": 2,
+    # text helpers, arXiv's calendar, data-file vocabularies, the archive on disk
+    "text": 1, "mailings": 1, "vocab": 2, "institutions": 2, "archive": 2,
     # services: arXiv, OpenAlex, Gemini, PDFs (which download through the arXiv client)
     "arxiv_api": 3, "ratelimit": 3, "affiliations": 4, "gemini": 4, "pdf": 5,
     # sources, summarising, trend counting
@@ -23,7 +23,7 @@ LAYERS = {
     # charts and pages
     "charts": 7, "post": 7, "site": 7, "trendpage": 8,
     # one post's flow and publishing
-    "digest": 9, "publish": 9,
+    "digest": 9, "publish": 9, "catchup": 9,
     # commands
     "backfill": 10, "doctor": 10, "cli": 11,
 }

@@ -20,11 +20,15 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def seed_papers(sample_dir):
-    """The six seed papers as arXiv would list them on the seed day, plus one from the day before."""
+    """The six seed papers as arXiv would list them in the mailing of the seed day, plus an older one.
+
+    That mailing (Monday 2024-04-01) covers submissions from Thursday 28 March 14:00 to Friday 29 March
+    14:00 EDT (18:00 GMT); its 7-day look-back reaches back to 21 March.
+    """
     lines = [json.loads(line) for line in (sample_dir / "metaverse-avatars.jsonl").read_text().splitlines()]
-    papers = [p for p in lines if p["listed_on"] == DAY]
+    papers = [{**p, "published": f"2024-03-29T{17 - n:02d}:00:00Z"} for n, p in enumerate(p for p in lines if p["listed_on"] == DAY)]
     older = next(p for p in lines if p["listed_on"] < "2024-03-31")
-    return papers + [{**older, "listed_on": "2024-03-30"}]
+    return papers + [{**older, "published": "2024-03-10T12:00:00Z"}]
 
 
 def paper_facts(papers):
@@ -145,13 +149,12 @@ def test_posted_papers_are_not_listed_again(tmp_path, fakes, sample_dir):
     arxiv, _openalex, _gemini, env = fakes
     project = make_project(tmp_path)
     assert run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env).returncode == 0
-    # The next day with a two-day window sees the same six papers: nothing new, so no post.
-    empty = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", "2024-04-02", "--window-days", "2",
-                    env=env)
+    # The next mailing looks back 7 days and sees the same six papers: nothing new, so no post.
+    empty = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", "2024-04-02", env=env)
     assert empty.returncode == 0 and "no new papers" in empty.stdout
     # A revised version of one of them goes into the "updated" list, not a new section.
     papers = seed_papers(sample_dir)
-    arxiv.set_papers(papers + [{**papers[0], "version": "v2", "listed_on": "2024-04-02"}])
+    arxiv.set_papers(papers + [{**papers[0], "version": "v2", "updated": "2024-04-01T15:00:00Z"}])
     revised = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", "2024-04-02", env=env)
     assert revised.returncode == 0, revised.stderr
     data = store.read_digest(project / "posts" / "2024-04-02-metaverse-avatars")

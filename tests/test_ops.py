@@ -30,6 +30,11 @@ def relisting(tmp_path_factory):
     ])
 
 
+def list_posts(project):
+    """The post folders (not Quarto's `_` files such as _metadata.yml, nor posts/_mailings)."""
+    return [p for p in (project / "posts").iterdir() if not p.name.startswith("_")]
+
+
 def backfill(project, sample, *extra):
     """Run `paperpress backfill` over the three days."""
     return run_cli(project, "backfill", "--topic", "nerf", "--offline", "--sample", str(sample),
@@ -69,12 +74,12 @@ def test_backfill_interrupted_leaves_no_partial_post_and_resumes(tmp_path, relis
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
-    for post in (project / "posts").iterdir():
+    for post in list_posts(project):
         assert not post.name.startswith(".") and {"index.ipynb", "digest.json"} <= {p.name for p in post.iterdir()}
     assert not any((project / ".paperpress" / "pending").iterdir())
     resumed = backfill(project, relisting)
     assert resumed.returncode == 0, resumed.stderr
-    assert sorted(p.name for p in (project / "posts").iterdir()) == [
+    assert sorted(p.name for p in list_posts(project)) == [
         "2024-03-01-nerf", "2024-03-02-nerf", "2024-03-03-nerf"]
 
 
@@ -84,7 +89,7 @@ def test_all_topics(tmp_path, relisting):
         "topics:\n  - {slug: one, name: One, query: ti:one}\n  - {slug: two, name: Two, query: ti:two}\n")
     result = run_cli(project, "run", "--all-topics", "--offline", "--sample", str(relisting), "--date", "2024-03-01")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (project / "posts").iterdir()) == ["2024-03-01-one", "2024-03-01-two"]
+    assert sorted(p.name for p in list_posts(project)) == ["2024-03-01-one", "2024-03-01-two"]
 
 
 @pytest.mark.parametrize("args, message", [

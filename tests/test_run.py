@@ -218,7 +218,7 @@ def test_plain_papermill_runs_the_template(tmp_path):
     help_text = subprocess.run([str(BIN / "papermill"), "--help-notebook", "notebooks/digest.ipynb"], cwd=project,
                                capture_output=True, text=True, check=True).stdout
     for name in ("date", "topic", "source", "summariser", "sample_path", "topics_file", "posts_dir", "output_dir",
-                 "max_papers", "window_days", "model"):
+                 "max_papers", "lookback_days", "model"):
         assert f"  {name}: " in help_text
     subprocess.run([str(BIN / "papermill"), "notebooks/digest.ipynb", str(out), "-p", "date", "2024-04-01",
                     "-p", "topic", "metaverse-avatars", "--no-progress-bar"], cwd=project, check=True,

@@ -14,6 +14,7 @@ from .records import Digest
 
 SIDECAR = "digest.json"
 FRONT_MATTER = "front-matter.json"  # handed from the kernel to `paperpress run`, not published
+MAILINGS = "_mailings"  # posts/_mailings/<slug>.json: the last mailing handled (Quarto skips _ folders)
 
 
 def load_archive(posts_dir: str | Path, topic_slug: str, before: str | None = None) -> list[Digest]:
@@ -34,10 +35,10 @@ def load_archive(posts_dir: str | Path, topic_slug: str, before: str | None = No
 
 
 def collect_posted(archive: list[Digest]) -> dict[str, set[str]]:
-    """arXiv id → versions already posted (as new or as updated) in the archive."""
+    """arXiv id → versions already posted (summarised, listed briefly or updated) in the archive."""
     posted: dict[str, set[str]] = {}
     for digest in archive:
-        for paper in [e.paper for e in digest.entries] + list(digest.updated):
+        for paper in [e.paper for e in digest.entries] + list(digest.listed) + list(digest.updated):
             posted.setdefault(paper.arxiv_id, set()).add(paper.version)
     return posted
 
@@ -47,6 +48,33 @@ def list_post_dates(posts_dir: str | Path, topic_slug: str, end_date: str = "") 
     pattern = re.compile(rf"^(\d{{4}}-\d{{2}}-\d{{2}})-{re.escape(topic_slug)}$")
     dates = [m.group(1) for p in Path(posts_dir).glob("*/") if (m := pattern.match(p.name)) and (p / "digest.json").is_file()]
     return sorted(d for d in dates if not end_date or d <= end_date)
+
+
+def read_last_mailing(posts_dir: str | Path, topic_slug: str) -> str:
+    """The latest mailing a run has handled for the topic, posted or found empty ('' when none)."""
+    try:
+        return json.loads((Path(posts_dir) / MAILINGS / f"{topic_slug}.json").read_text(encoding="utf-8"))["last"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def record_mailing(posts_dir: str | Path, topic_slug: str, date: str) -> None:
+    """Remember that a run has handled this mailing (the later of it and what is recorded), atomically.
+
+    An empty mailing writes no post; without this, every catch-up would ask arXiv about it again, and a
+    late paper would land in a post dated days back, below newer posts, where readers miss it.
+    """
+    from filelock import FileLock
+
+    folder = Path(posts_dir) / MAILINGS
+    locks = Path(posts_dir).parent / ".paperpress" / "locks"  # the work folder beside posts/, never published
+    for needed in (folder, locks):
+        needed.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{topic_slug}.json"
+    with FileLock(str(locks / f"mailings-{topic_slug}.lock")):  # parallel backfill runs write it too
+        last = max(read_last_mailing(posts_dir, topic_slug), date)
+        path.with_suffix(".tmp").write_text(json.dumps({"last": last}) + "\n", encoding="utf-8")
+        path.with_suffix(".tmp").replace(path)
 
 
 def write_front_matter(output_dir: str, build, image: str) -> None:

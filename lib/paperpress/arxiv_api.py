@@ -44,18 +44,22 @@ class RetryableError(Exception):
         self.retry_after = retry_after
 
 
-def build_window(day: dt.date, window_days: int = 1) -> str:
-    """arXiv's submittedDate range (GMT) for the `window_days` days ending on `day`."""
-    first = day - dt.timedelta(days=window_days - 1)
-    return f"submittedDate:[{first:%Y%m%d}0000 TO {day:%Y%m%d}2359]"
+def minute(value: dt.datetime) -> str:
+    """A time as submittedDate writes it: GMT, to the minute (YYYYMMDDHHMM)."""
+    return value.astimezone(dt.timezone.utc).strftime("%Y%m%d%H%M")
 
 
-def build_query(topic: Topic, day: dt.date) -> str:
-    """The search_query of a topic-day: the topic's query, its categories and the date window."""
+def build_window(start: dt.datetime, end: dt.datetime) -> str:
+    """arXiv's submittedDate range for submissions in [start, end): GMT minutes, both ends inclusive (API manual §5.1)."""
+    return f"submittedDate:[{minute(start)} TO {minute(end - dt.timedelta(minutes=1))}]"
+
+
+def build_query(topic: Topic, start: dt.datetime, end: dt.datetime) -> str:
+    """The search_query of a topic over a submission window: the topic's query, its categories, the window."""
     parts = [f"({topic.query})"]
     if topic.categories:
         parts.append("(" + " OR ".join(f"cat:{c}" for c in topic.categories) + ")")
-    parts.append(build_window(day, topic.window_days))
+    parts.append(build_window(start, end))
     return " AND ".join(parts)
 
 
@@ -280,18 +284,53 @@ def keep_categories(papers: Iterable[Paper], categories: Iterable[str]) -> list[
     return [p for p in papers if not wanted or wanted & set(p.categories)]
 
 
-def fetch_arxiv(topic: Topic, day: dt.date, settings: Settings, *, client: ArxivClient | None = None) -> list[Paper]:
-    """Papers of a topic submitted in the window ending on `day`: newest first, filtered, capped."""
+def fetch_arxiv(topic: Topic, window: tuple[dt.datetime, dt.datetime], settings: Settings, *,
+                client: ArxivClient | None = None) -> list[Paper]:
+    """Every paper of a topic first submitted in the window [start, end): all pages, filtered, newest first."""
     client = client or client_for(settings)
-    query = build_query(topic, day)
+    query = build_query(topic, *window)
     papers: dict[str, Paper] = {}
-    start = 0
-    while start < topic.max_papers:
-        page, total = client.fetch_page(query, start, min(client.page_size, topic.max_papers - start))
+    start, total = 0, 1
+    while start < total:
+        page, total = client.fetch_page(query, start, client.page_size)
         for paper in page:
             papers.setdefault(paper.arxiv_id, paper)  # pages can overlap when arXiv reindexes
         start += len(page)
-        if not page or start >= total:
+        if not page:
             break
-    kept = keep_categories(papers.values(), topic.categories)
-    return sorted(kept, key=lambda p: p.published or "", reverse=True)[: topic.max_papers]
+    return sort_newest(keep_categories(papers.values(), topic.categories))
+
+
+def sort_newest(papers: Iterable[Paper]) -> list[Paper]:
+    """Newest submission first; ties by id, so reruns list the same order."""
+    return sorted(papers, key=lambda p: (p.published or "", p.arxiv_id), reverse=True)
+
+
+def select_window(papers: Iterable[Paper], start: dt.datetime, end: dt.datetime) -> list[Paper]:
+    """The papers a query for [start, end) finds: first submission within it, to the minute as arXiv compares."""
+    low, high = minute(start), minute(end - dt.timedelta(minutes=1))
+    return [p for p in papers if p.published and low <= minute(parse_time(p.published)) <= high]
+
+
+def parse_time(text: str) -> dt.datetime:
+    """An aware time from an ISO 8601 string such as 2024-03-25T07:52:17Z."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def save_papers(path: str | Path, papers: Iterable[Paper]) -> Path:
+    """Write fetched papers as JSONL (a backfill's one query, read by each day's run), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text("".join(p.model_dump_json() + "\n" for p in papers), encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
+def load_papers(path: str | Path) -> list[Paper]:
+    """Papers saved by save_papers."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        return [Paper.model_validate_json(line) for line in lines if line.strip()]
+    except (OSError, ValidationError, ValueError) as exc:
+        raise PaperpressError(f"{path}: unreadable arXiv cache ({type(exc).__name__})") from exc

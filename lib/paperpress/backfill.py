@@ -1,10 +1,10 @@
-"""Backfill: one `paperpress run` process per day over a range, N at a time, resumable."""
+"""Backfill: the mailings of a range fetched with one arXiv query, then one `paperpress run` per mailing, N at a time."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
-import json
 import os
 import signal
 import subprocess
@@ -14,11 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import sources
-from .config import PaperpressError, find_topic, load_topics, parse_date
+from . import catchup
+from .config import PaperpressError, find_topic, load_settings, load_topics, parse_date, read_now
+from .summarise import check_summariser
 
 PENDING = Path(".paperpress/pending")
-PASSED_ON = ("sample", "topics_file", "posts_dir", "template", "model", "max_papers", "window_days")
+PASSED_ON = ("sample", "topics_file", "posts_dir", "template", "model", "max_papers", "lookback_days")
 FLAGS = ("offline", "allow_empty")
 
 
@@ -27,16 +28,16 @@ class DayResult:
     """How one day of a backfill ended."""
 
     date: str
-    status: str  # posted, partial, empty, skipped, failed, interrupted
+    status: str  # posted, partial, empty, no mailing, skipped, failed, interrupted
     detail: str = ""
 
 
-def list_days(start: str, end: str) -> list[str]:
-    """Every day from start to end, inclusive, as YYYY-MM-DD."""
+def parse_range(start: str, end: str) -> tuple[dt.date, dt.date]:
+    """The first and last day of the range, in order."""
     first, last = parse_date(start), parse_date(end)
     if last < first:
         raise PaperpressError(f"--to {end} is before --from {start}")
-    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    return first, last
 
 
 def clear_pending(slug: str) -> None:
@@ -46,18 +47,12 @@ def clear_pending(slug: str) -> None:
             path.unlink(missing_ok=True)
 
 
-def list_sample_days(path: str) -> set[str]:
-    """Days a sample file lists papers on (other days are empty by definition)."""
-    with sources.open_sample(path) as lines:
-        return {json.loads(line).get("listed_on", "") for line in lines if line.strip()}
-
-
 def build_run_command(args: argparse.Namespace, date: str) -> list[str]:
     """The `paperpress run` command line of one day, with the backfill's options passed on."""
     cmd = [sys.executable, "-m", "paperpress.cli", "run", "--topic", args.topic, "--date", date]
     for name in PASSED_ON:
         value = getattr(args, name)
-        if value:
+        if value or (name == "lookback_days" and value == 0):  # 0 days is a setting, not "the topic's"
             cmd += [f"--{name.replace('_', '-')}", str(value)]
     cmd += [f"--{name.replace('_', '-')}" for name in FLAGS if getattr(args, name)]
     return cmd + ["--no-trends"]  # the trends page is built once, after the last day
@@ -66,6 +61,8 @@ def build_run_command(args: argparse.Namespace, date: str) -> list[str]:
 def classify(date: str, code: int, stdout: str, stderr: str) -> DayResult:
     """A day's result from its run's exit code and last lines."""
     last_error = (stderr.strip().splitlines() or [""])[-1].removeprefix("paperpress: error: ")
+    if code == 0 and "no arXiv mailing" in stdout:
+        return DayResult(date, "no mailing")
     if code == 0:
         return DayResult(date, "empty" if "no new papers" in stdout else "posted")
     if code == 3:
@@ -121,7 +118,7 @@ def print_summary(results: list[DayResult]) -> None:
     counts = Table(title="backfill")
     counts.add_column("status")
     counts.add_column("days", justify="right")
-    for status in ("posted", "partial", "empty", "skipped", "failed", "interrupted"):
+    for status in ("posted", "partial", "empty", "no mailing", "skipped", "failed", "interrupted"):
         n = sum(r.status == status for r in results)
         if n:
             counts.add_row(status, str(n))
@@ -137,37 +134,73 @@ def print_summary(results: list[DayResult]) -> None:
 
 
 def run_backfill(args: argparse.Namespace) -> int:
-    """Run every day of the range not yet posted, `--jobs` at a time, in date order."""
-    from filelock import FileLock, Timeout
-    from rich.progress import Progress
-
+    """Run every mailing of the range not yet posted, `--jobs` at a time, in date order, from one arXiv query."""
     topic = find_topic(load_topics(args.topics_file), args.topic, args.topics_file)
-    days = list_days(args.start, args.end)
+    if args.lookback_days is not None:
+        topic = topic.model_copy(update={"lookback_days": args.lookback_days})
+    first, last = parse_range(args.start, args.end)
     if args.jobs < 1:
         raise PaperpressError("--jobs must be at least 1")
+    dates, without = catchup.plan_range(first, last, read_now(), args.sample if args.offline else None)
+    results = [DayResult(d, "no mailing" if not args.offline else "empty", why) for d, why in without.items()]
     posts = Path(args.posts_dir)
-    todo = [d for d in days if args.force or not (posts / f"{d}-{topic.slug}" / "index.ipynb").is_file()]
-    results = [DayResult(d, "skipped", "already posted") for d in days if d not in todo]
-    if args.offline and not args.allow_empty:
-        # A day the sample lists nothing on would only start a kernel to say so.
-        listed = list_sample_days(args.sample)
-        results += [DayResult(d, "empty", "not in the sample") for d in todo if d not in listed]
-        todo = [d for d in todo if d in listed]
+    todo = [d for d in dates if args.force or not (posts / f"{d}-{topic.slug}" / "index.ipynb").is_file()]
+    results += [DayResult(d, "skipped", "already posted") for d in dates if d not in todo]
+    env = {**os.environ, "PAPERPRESS_PENDING_DIR": str(PENDING)}
+    with backfill_lock(topic.slug), contextlib.ExitStack() as stack:
+        if todo and not args.offline:
+            # One paged query for every mailing of the range; each run reads its window from it.
+            settings = load_settings()
+            check_summariser("gemini", settings)  # no key: say so before asking arXiv anything
+            papers = stack.enter_context(catchup.fetched_once(topic, todo, settings, Path(".paperpress")))
+            env[catchup.CACHE_VARIABLE] = os.environ[catchup.CACHE_VARIABLE]
+            if not args.allow_empty:  # a mailing whose window holds nothing would only start a kernel to say so
+                windows = catchup.find_windows(topic, todo)
+                quiet = [d for d in todo if not catchup.count_in_window(papers, windows[d])]
+                results += [DayResult(d, "empty", "nothing submitted in its window") for d in quiet]
+                todo = [d for d in todo if d not in quiet]
+        results += run_days(args, topic.slug, todo, env)
+    results.sort(key=lambda r: r.date)
+    print_summary(results)
+    if not args.no_trends and any(r.status in ("posted", "partial") for r in results):
+        from .publish import rebuild_trends
+
+        if rebuild_trends(topic.slug, args.topics_file, args.posts_dir, args.trends_dir):
+            return 1
+    if any(r.status in ("failed", "interrupted") for r in results):
+        return 130 if any(r.status == "interrupted" for r in results) else 1
+    return 3 if any(r.status == "partial" for r in results) else 0
+
+
+@contextlib.contextmanager
+def backfill_lock(slug: str):
+    """One backfill of a topic at a time (a second one is a clear error, not a race)."""
+    from filelock import FileLock, Timeout
+
     Path(".paperpress/locks").mkdir(parents=True, exist_ok=True)
     try:
-        lock = FileLock(f".paperpress/locks/backfill-{topic.slug}.lock").acquire(timeout=0)
+        lock = FileLock(f".paperpress/locks/backfill-{slug}.lock").acquire(timeout=0)
     except Timeout:
-        raise PaperpressError(f"another backfill of {topic.slug} is running") from None
+        raise PaperpressError(f"another backfill of {slug} is running") from None
     with lock:
+        yield
+
+
+def run_days(args: argparse.Namespace, slug: str, todo: list[str], env: dict[str, str]) -> list[DayResult]:
+    """One `paperpress run` per mailing, `--jobs` at a time, in date order."""
+    from rich.progress import Progress
+
+    results: list[DayResult] = []
+    if todo:
         PENDING.mkdir(parents=True, exist_ok=True)
-        clear_pending(topic.slug)
-        markers = {d: PENDING / f"{d}-{topic.slug}" for d in todo}
+        clear_pending(slug)
+        markers = {d: PENDING / f"{d}-{slug}" for d in todo}
         for marker in markers.values():
             marker.touch()
-        runner = Runner({**os.environ, "PAPERPRESS_PENDING_DIR": str(PENDING)})
+        runner = Runner(env)
         try:
             with Progress(transient=False) as progress, ThreadPoolExecutor(max_workers=args.jobs) as pool:
-                bar = progress.add_task(f"{topic.slug}", total=len(todo))
+                bar = progress.add_task(f"{slug}", total=len(todo))
                 # Submitted in date order: a day only ever waits for earlier days, which are already running.
                 futures = [pool.submit(runner.run_day, args, d, markers[d]) for d in todo]
                 for future in futures:
@@ -183,14 +216,5 @@ def run_backfill(args: argparse.Namespace) -> int:
             print("paperpress: backfill interrupted; finished days are posted, no partial post is left",
                   file=sys.stderr)
         finally:
-            clear_pending(topic.slug)
-    results.sort(key=lambda r: r.date)
-    print_summary(results)
-    if not args.no_trends and any(r.status in ("posted", "partial") for r in results):
-        from .publish import rebuild_trends
-
-        if rebuild_trends(topic.slug, args.topics_file, args.posts_dir, args.trends_dir):
-            return 1
-    if any(r.status in ("failed", "interrupted") for r in results):
-        return 130 if any(r.status == "interrupted" for r in results) else 1
-    return 3 if any(r.status == "partial" for r in results) else 0
+            clear_pending(slug)
+    return results

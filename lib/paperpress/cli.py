@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
 
-from . import __version__, publish
-from .config import PaperpressError, find_topic, load_settings, load_topics, parse_date
-from .publish import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, SEVERITY, rebuild_trends, report_failure
+from . import __version__, catchup, mailings, publish
+from .archive import record_mailing
+from .config import PaperpressError, find_topic, load_settings, load_topics, parse_date, read_now
+from .publish import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, SEVERITY, rebuild_trends, report_failure
 from .summarise import check_summariser
-EPILOG = """exit codes: 0 done (or an empty day), 1 the notebook failed (no post written),
-2 bad input or environment (nothing written), 3 post written but some summaries are missing (rerun to fill)"""
+
+EPILOG = """exit codes: 0 done (or nothing new: an empty mailing, a day without one, a topic up to date),
+1 the notebook failed (no post written), 2 bad input or environment (nothing written),
+3 post written but some summaries are missing (rerun to fill)"""
+RUN_TEXT = """A post is one arXiv mailing, dated as arXiv lists it (Monday to Friday, none on arXiv's holidays).
+Without --date, run posts every mailing after the topic's last post up to the latest one arXiv has
+announced (20:00 US Eastern), oldest first: a missed day is caught up by the next run.
+"""
 
 
 def add_post_options(parser: argparse.ArgumentParser) -> None:
@@ -25,9 +33,12 @@ def add_post_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
     parser.add_argument("--template", default="notebooks/digest.ipynb", help="post template notebook")
     parser.add_argument("--model", default="", help="Gemini model (default: the topic's, else PAPERPRESS_MODEL)")
-    parser.add_argument("--max-papers", type=int, default=0, help="cap on papers (default: the topic's)")
-    parser.add_argument("--window-days", type=int, default=0, help="submission window in days (default: the topic's)")
-    parser.add_argument("--allow-empty", action="store_true", help="publish a short 'no new papers' post on empty days")
+    parser.add_argument("--max-papers", type=int, default=0,
+                        help="papers with a full summary per post; the others are listed briefly (default: the topic's)")
+    parser.add_argument("--lookback-days", type=int, default=None,
+                        help="days before a mailing's window searched for late papers (default: the topic's, 7)")
+    parser.add_argument("--allow-empty", action="store_true",
+                        help="publish a short 'no new papers' post for an empty mailing")
     parser.add_argument("--trends-dir", default="trends", help="folder of the topics' trends pages (default: trends)")
     parser.add_argument("--no-trends", action="store_true", help="do not rebuild the topic's trends page afterwards")
 
@@ -39,20 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"paperpress {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="build the post of one topic (or every topic) and day", epilog=EPILOG,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = sub.add_parser("run", help="post the arXiv mailings a topic (or every topic) has not posted yet",
+                         description=RUN_TEXT, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     which = run.add_mutually_exclusive_group(required=True)
     which.add_argument("--topic", help="topic slug from the topics file")
     which.add_argument("--all-topics", action="store_true", help="every topic of the topics file, one after another")
-    run.add_argument("--date", required=True, help="day of the digest, YYYY-MM-DD (GMT)")
+    run.add_argument("--date", help="post this one mailing, by the date arXiv lists it (YYYY-MM-DD; with --offline: "
+                                    "a day of the sample). Default: every mailing since the topic's last post")
     add_post_options(run)
 
-    backfill = sub.add_parser("backfill", help="build the posts of a topic for a range of days, in parallel",
-                              epilog="exit codes: 0 every day posted or empty, 1 some day failed, "
+    backfill = sub.add_parser("backfill", help="build the posts of a topic for the mailings of a range of days, in parallel",
+                              description="One arXiv query for the whole range (paged), split into its mailings; "
+                                          "days without a mailing are skipped.",
+                              epilog="exit codes: 0 every mailing posted or empty, 1 some mailing failed, "
                                      "2 bad input, 3 some summaries missing")
     backfill.add_argument("--topic", required=True, help="topic slug from the topics file")
-    backfill.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
-    backfill.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD")
+    backfill.add_argument("--from", dest="start", required=True, help="first mailing date, YYYY-MM-DD")
+    backfill.add_argument("--to", dest="end", required=True, help="last mailing date, YYYY-MM-DD")
     backfill.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                           help="papermill runs at once (default: the number of cores)")
     backfill.add_argument("--force", action="store_true", help="rebuild days that already have a post")
@@ -80,10 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_inputs(args: argparse.Namespace):
     """Validate everything that can be checked before a kernel starts; return (topic, settings)."""
-    parse_date(args.date)
+    if args.date:
+        parse_date(args.date)
     topic = find_topic(load_topics(args.topics_file), args.topic, args.topics_file)
-    if args.max_papers < 0 or args.window_days < 0:
-        raise PaperpressError("--max-papers and --window-days must not be negative (0: the topic's setting)")
+    if args.max_papers < 0 or (args.lookback_days or 0) < 0:
+        raise PaperpressError("--max-papers and --lookback-days must not be negative")
     settings = load_settings()
     if not Path(args.template).is_file():
         raise PaperpressError(f"{args.template}: post template not found (run from the project folder)")
@@ -110,37 +125,52 @@ def template_parameters(args: argparse.Namespace, staging: Path) -> dict:
         "posts_dir": args.posts_dir,
         "output_dir": staging.as_posix(),
         "max_papers": args.max_papers,
-        "window_days": args.window_days,
+        "lookback_days": -1 if args.lookback_days is None else args.lookback_days,
         "model": args.model,
     }
 
 
-def run_post(args: argparse.Namespace) -> int:
-    """`paperpress run`: one post, written only when the whole notebook succeeded, then its topic's trends page."""
+def run_post(args: argparse.Namespace, km=None) -> int:
+    """`paperpress run --date`: one mailing's post, written only when the whole notebook succeeded, then its
+    topic's trends page (in the kernel km when given, else in a kernel of its own)."""
     topic, _settings = check_inputs(args)  # before the heavy imports: bad input fails fast
-    with publish.open_kernel() as km:  # one kernel for the post and the trends page
+    if not args.offline:  # a sample's days are its mailings
+        day = parse_date(args.date)
+        warning = mailings.warn_unknown_year(day)
+        if warning:
+            print(f"paperpress: warning: {warning}", file=sys.stderr)
+        why = catchup.check_mailing(day, read_now())
+        if why:
+            print(f"paperpress: no post for {topic.slug}: {why}")
+            return EXIT_OK
+    if km is not None:
         return build_post(args, topic, km)
+    with publish.open_kernel() as own:  # one kernel for the post and the trends page
+        return build_post(args, topic, own)
 
 
 def build_post(args: argparse.Namespace, topic, km) -> int:
-    """The post of one topic and day in the kernel km, then the topic's trends page unless --no-trends."""
+    """The post of one topic and mailing in the kernel km, then the topic's trends page unless --no-trends."""
     from .archive import read_digest
 
     name = f"{args.date}-{topic.slug}"
     final = Path(args.posts_dir) / name
-    work = Path(args.posts_dir).parent / ".paperpress"  # beside posts/, so the final rename stays on one disk
+    work = work_folder(args)  # beside posts/, so the final rename stays on one disk
     try:
         with publish.staging_folder(work, name) as staging:
             publish.execute_template(args.template, staging, template_parameters(args, staging), km)
             result = read_digest(staging)
-            if not result.entries and not result.updated and not args.allow_empty:
-                print(f"paperpress: no new papers for {topic.slug} on {args.date}; no post written")
+            if not result.entries and not result.listed and not result.updated and not args.allow_empty:
+                print(f"paperpress: no new papers for {topic.slug} in the mailing of {args.date}; no post written")
+                record_mailing(args.posts_dir, topic.slug, args.date)
                 return EXIT_OK
             publish.finish_post(staging, final)
     except publish.RunFailed as exc:
         return report_failure(exc, args.template)
+    record_mailing(args.posts_dir, topic.slug, args.date)
     missing = sum(e.summary is None for e in result.entries)
-    print(f"paperpress: wrote {final / 'index.ipynb'} ({len(result.entries)} papers, {len(result.updated)} updated)")
+    print(f"paperpress: wrote {final / 'index.ipynb'} ({len(result.entries)} papers summarised, "
+          f"{len(result.listed)} listed briefly, {len(result.updated)} updated)")
     code = EXIT_OK if args.no_trends else rebuild_trends(topic.slug, args.topics_file, args.posts_dir, args.trends_dir, km)
     if missing:
         print(f"paperpress: {missing} summaries unavailable; rerun to fill them", file=sys.stderr)
@@ -157,12 +187,62 @@ def trends_command(args: argparse.Namespace) -> int:
     return worst
 
 
+def run_catch_up(args: argparse.Namespace) -> int:
+    """`paperpress run` without --date: every mailing since the topic's last post, oldest first, one post each.
+
+    Live, the mailings' papers come from one arXiv query; a mailing with nothing new starts no kernel. The
+    first failed mailing stops the run (the next run starts again there); the trends page is built once.
+    """
+    topic, settings = check_inputs(args)  # before asking arXiv anything
+    dates = catchup.plan_catch_up(args.posts_dir, topic.slug, read_now(), args.sample if args.offline else None)
+    if not dates:
+        print(f"paperpress: {topic.slug} is up to date: its last post is the latest mailing")
+        return EXIT_OK
+    each = argparse.Namespace(**{**vars(args), "no_trends": True})
+    worst, posted = EXIT_OK, False
+    with contextlib.ExitStack() as stack:
+        papers = None if args.offline else stack.enter_context(catchup.fetched_once(topic, dates, settings, work_folder(args)))
+        windows = catchup.find_windows(topic, dates) if papers is not None else {}
+        km = None  # one kernel for every mailing and the trends page, started when the first one needs it
+        for date in dates:
+            if papers is not None and not args.allow_empty and not catchup.has_news(
+                    papers, windows[date], topic.slug, args.posts_dir, date):
+                print(f"paperpress: no new papers for {topic.slug} in the mailing of {date}; no post written")
+                record_mailing(args.posts_dir, topic.slug, date)
+                continue
+            try:
+                if km is None:
+                    km = stack.enter_context(publish.open_kernel())
+                code = run_post(argparse.Namespace(**{**vars(each), "date": date}), km)
+            except PaperpressError as exc:
+                print(f"paperpress: error: {topic.slug} {date}: {exc}", file=sys.stderr)
+                code = EXIT_USAGE
+            posted |= (Path(args.posts_dir) / f"{date}-{topic.slug}" / "index.ipynb").is_file()
+            worst = max(worst, code, key=SEVERITY.index)
+            if code in (EXIT_FAILED, EXIT_USAGE):
+                break  # later mailings wait: the next run starts again after the last post
+        if posted and not args.no_trends:
+            trends = rebuild_trends(topic.slug, args.topics_file, args.posts_dir, args.trends_dir, km)
+            worst = max(worst, trends, key=SEVERITY.index)
+    return worst
+
+
+def work_folder(args: argparse.Namespace) -> Path:
+    """The run's work folder, beside posts/ (staging, locks, the fetched span)."""
+    return Path(args.posts_dir).parent / ".paperpress"
+
+
+def run_topic(args: argparse.Namespace) -> int:
+    """One topic: the dated mailing, or its catch-up."""
+    return run_post(args) if args.date else run_catch_up(args)
+
+
 def run_all_topics(args: argparse.Namespace) -> int:
     """`paperpress run --all-topics`: each topic in turn; one topic's failure does not stop the others."""
     worst = EXIT_OK
     for slug in load_topics(args.topics_file):
         try:
-            code = run_post(argparse.Namespace(**{**vars(args), "topic": slug}))
+            code = run_topic(argparse.Namespace(**{**vars(args), "topic": slug}))
         except PaperpressError as exc:
             print(f"paperpress: error: {slug}: {exc}", file=sys.stderr)
             code = EXIT_USAGE
@@ -172,7 +252,7 @@ def run_all_topics(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """`paperpress run`: one topic or all of them."""
-    return run_all_topics(args) if args.all_topics else run_post(args)
+    return run_all_topics(args) if args.all_topics else run_topic(args)
 
 
 def backfill_command(args: argparse.Namespace) -> int:

@@ -49,9 +49,17 @@ class Topic(BaseModel):
     language: Literal["zh", "en"] = "en"
     query: str = Field(min_length=1)
     categories: tuple[str, ...] = ()
-    max_papers: int = Field(default=20, ge=1, le=200)
-    window_days: int = Field(default=1, ge=1, le=31)
+    max_papers: int = Field(default=20, ge=1, le=200)  # papers summarised per post; the others are listed briefly
+    lookback_days: int = Field(default=7, ge=0, le=31)  # days before a mailing's window searched for late papers
     model: str | None = None
+    window_days: None = None  # removed: refused with a message that says what replaced it
+
+    @field_validator("window_days", mode="before")
+    @classmethod
+    def _no_window_days(cls, value: object) -> None:
+        # A silent no-op would leave users believing their posts cover N days.
+        raise ValueError("removed: a post now covers one arXiv mailing (see README, 'Posts and mailings'); "
+                         "delete it, and set lookback_days for late papers")
 
     @field_validator("query")
     @classmethod
@@ -155,7 +163,7 @@ def parse_date(text: str, today: dt.date | None = None) -> dt.date:
         day = None
     if day is None:
         raise PaperpressError(f"bad date '{text}': expected YYYY-MM-DD, e.g. 2024-04-01")
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or read_now().date()
     if day > today:
         raise PaperpressError(f"bad date '{text}': it is in the future (today is {today})")
     if day < ARXIV_FIRST_DAY:
@@ -190,6 +198,8 @@ class Settings:
     gemini_thinking: str = "auto"  # auto (lowest the model accepts), off, minimal|low|medium|high, or a token budget
     # Set by `paperpress backfill` for its runs: days in flight and their claims (see digest.wait_for_claims).
     pending_dir: str = ""
+    # Set by `paperpress backfill` and catch-up runs: the span's papers, fetched once (JSONL), read instead of the API.
+    arxiv_cache: str = ""
     # The key is held here only to be handed to the client; repr=False keeps it out of logs.
     api_key: str = field(default="", repr=False)
 
@@ -219,6 +229,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path =
         pending_dir=env.get("PAPERPRESS_PENDING_DIR", ""),
         site_url=env.get("PAPERPRESS_SITE_URL", "").strip(),
         gemini_thinking=read_thinking(env),
+        arxiv_cache=env.get("PAPERPRESS_ARXIV_CACHE", ""),
         **read_gemini_numbers(env),
     )
 
@@ -265,3 +276,17 @@ def require_key(settings: Settings) -> None:
     """Raise the one-line 'how to set the key' error when no Gemini key is configured."""
     if not settings.has_key:
         raise PaperpressError(NO_KEY_MESSAGE)
+
+
+def read_now(environ: Mapping[str, str] | None = None) -> dt.datetime:
+    """The current time (UTC): PAPERPRESS_NOW when set (tests, replays; the notebook kernel inherits it), else the clock."""
+    text = (os.environ if environ is None else environ).get("PAPERPRESS_NOW", "")
+    if not text:
+        return dt.datetime.now(dt.timezone.utc)
+    try:
+        now = dt.datetime.fromisoformat(text)
+    except ValueError:
+        now = None
+    if now is None or now.tzinfo is None:
+        raise PaperpressError(f"PAPERPRESS_NOW must be an ISO 8601 time with a zone, e.g. 2026-03-09T01:00:00Z (got '{text}')")
+    return now.astimezone(dt.timezone.utc)

@@ -1,12 +1,13 @@
-"""One post's data flow: topic and day → papers → new vs. posted → extras → summaries → Digest."""
+"""One post's data flow: topic and mailing → papers → new vs. posted → extras → summaries → Digest."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from pathlib import Path
 
-from . import sources, summarise
+from . import mailings, sources, summarise
 from .archive import collect_posted, load_archive, save_digest  # noqa: F401 - save_digest: the template calls digest.save_digest
 from .config import PaperpressError, Settings, find_topic, find_topics_file, load_settings, load_topics, parse_date
 from .records import Digest, Entry, Extras
@@ -76,7 +77,7 @@ def build_digest(
     posts_dir: str = "posts",
     output_dir: str = "",
     max_papers: int = 0,
-    window_days: int = 0,
+    lookback_days: int = -1,
     model: str = "",
     settings: Settings | None = None,
 ) -> Digest:
@@ -86,9 +87,12 @@ def build_digest(
     day = parse_date(date)
     path = Path(topics_file) if topics_file else find_topics_file()
     chosen = find_topic(load_topics(path), topic, path)
-    overrides = {k: v for k, v in (("max_papers", max_papers), ("window_days", window_days), ("model", model)) if v}
+    overrides = {k: v for k, v in (("max_papers", max_papers), ("model", model)) if v}
+    if lookback_days >= 0:
+        overrides["lookback_days"] = lookback_days
     chosen = chosen.model_copy(update=overrides)
-    papers = sources.fetch_papers(source, chosen, day, settings, sample_path)
+    window = find_window(source, day, chosen.lookback_days)
+    papers = sources.fetch_papers(source, chosen, day, settings, sample_path, window)
     iso = day.isoformat()
     claimed = wait_for_claims(settings.pending_dir, chosen.slug, iso)
     posted = collect_posted(load_archive(posts_dir, chosen.slug, before=iso))
@@ -96,14 +100,17 @@ def build_digest(
         posted.setdefault(arxiv_id, set()).update(versions)
     new, updated = sources.split_new(papers, posted)
     claim_papers(settings.pending_dir, chosen.slug, iso, new + updated)
+    # Every new paper is in the post; max_papers caps the ones with a full summary (newest first: the
+    # source's order), the others are listed briefly. PDFs are read for the summarised ones only.
+    summarised, listed = new[: chosen.max_papers], new[chosen.max_papers :]
     assets = Path(output_dir) if output_dir else None
     if source == "arxiv":
         from . import pdf  # PDF libraries load only for live runs: offline posts stay near papermill's floor
 
-        extras = pdf.enrich_papers(new, settings, assets)
+        extras = pdf.enrich_papers(summarised, settings, assets)
     else:
-        extras = [Extras() for _ in new]
-    entries = [Entry(paper=p, extras=e) for p, e in zip(new, extras)]
+        extras = [Extras() for _ in summarised]
+    entries = [Entry(paper=p, extras=e) for p, e in zip(summarised, extras)]
     entries = summarise.summarise_entries(entries, chosen, settings, summariser)
     wait_for_earlier_posts(settings.pending_dir, chosen.slug, iso)  # before the trends read them
     used_model = summarise.pick_model(chosen, settings)
@@ -116,5 +123,20 @@ def build_digest(
         summariser="offline" if summariser == "offline" else f"gemini:{used_model}",
         entries=tuple(entries),
         updated=tuple(updated),
+        listed=tuple(listed),
+        window=tuple(t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in window) if window else (),
         usage=summarise.sum_usage(entries),
     )
+
+
+def find_window(source: str, day: dt.date, lookback_days: int) -> tuple[dt.datetime, dt.datetime] | None:
+    """The submissions a post asks arXiv for: its mailing's window and the look-back (None for the sample).
+
+    A sample lists papers by day: its days are the mailings.
+    """
+    if source != "arxiv":
+        return None
+    mailing = mailings.mailing_on(day)
+    if mailing is None:
+        raise PaperpressError(f"no arXiv mailing is dated {mailings.explain_no_mailing(day)}")
+    return mailings.query_window(mailing, lookback_days)

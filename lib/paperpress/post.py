@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from typing import Iterable
 
 import pandas as pd
 
-from . import trends
+from . import mailings, trends
 from .archive import write_front_matter
 from .config import load_labels
 from .records import Digest, Entry, Paper, Summary
+from .summarise import split_sentences
 from .text import escape_md, link
 
 LABELS = load_labels("post")  # data/labels.yml
@@ -32,12 +34,48 @@ def render_header(digest: Digest) -> str:
         f"> ⚠️ {words['disclaimer'].format(by=summariser_label(digest))}",
         "",
         f"**{words['topic']}:** {escape_md(digest.topic_name)} · **{words['update'].format(date=digest.date)}** · "
-        f"{len(digest.entries)} {words['papers']} · {words['source']}: {escape_md(digest.source)}",
+        f"{len(digest.entries) + len(digest.listed)} {words['papers']} · {words['source']}: {escape_md(digest.source)}",
     ]
+    lines += [f"\n{line}" for line in (render_mailing(digest), render_choice(digest)) if line]
     lines += [f"\n> {escape_md(note)}" for note in digest.notes]
     if not digest.entries:
         lines += ["", words["empty"]]
     return "\n".join(lines)
+
+
+def render_mailing(digest: Digest) -> str:
+    """Which arXiv mailing the post is and what it asked arXiv for ('' for a sample day)."""
+    mailing = mailings.mailing_on(dt.date.fromisoformat(digest.date)) if digest.window else None
+    if mailing is None:
+        return ""
+    eastern = lambda t: t.astimezone(mailings.ET).strftime("%Y-%m-%d %H:%M")  # noqa: E731
+    since = dt.datetime.fromisoformat(digest.window[0].replace("Z", "+00:00"))
+    return escape_md(LABELS[digest.language]["mailing"].format(
+        date=digest.date, start=eastern(mailing.start), end=eastern(mailing.end), since=eastern(since)))
+
+
+def render_choice(digest: Digest) -> str:
+    """How the summarised papers were chosen, when max_papers left some without a summary ('' otherwise)."""
+    if not digest.listed:
+        return ""
+    n, rest = len(digest.entries), len(digest.listed)
+    how = "chosen_sample" if digest.source == "sample" else "chosen"  # arXiv's answer is sorted newest first
+    return escape_md(LABELS[digest.language][how].format(n=n, rest=rest, total=n + rest))
+
+
+def render_listed(digest: Digest) -> str:
+    """The papers beyond max_papers, one line each: title (linked), authors, comment, first sentence ('' if none)."""
+    if not digest.listed:
+        return ""
+    words = LABELS[digest.language]
+    items = []
+    for paper in digest.listed:
+        authors = list(paper.authors[:8]) + ([words["et_al"]] if len(paper.authors) > 8 else [])
+        first = (split_sentences(paper.abstract) or [""])[0]
+        facts = [escape_md(", ".join(authors)), escape_md(paper.comment)]
+        items.append(f"- {link(paper.title, paper.abs_url)} · " + " · ".join(f for f in facts if f)
+                     + (f"  \n  {escape_md(first)}" if first else ""))
+    return "\n".join([f"## {words['listed']}", "", words["listed_intro"], "", *items])
 
 
 def render_table(table: pd.DataFrame, caption: str) -> str:
@@ -153,7 +191,7 @@ def build_front_matter(digest: Digest, image: str | None, image_alt: str = "") -
     else:
         description = f"New arXiv papers on {digest.topic_name}, {digest.date}"
     if first:
-        more = len(digest.entries) - 1
+        more = len(digest.entries) + len(digest.listed) - 1
         description += f": {first}" + (f" (+{more})" if more else "")
     methods = trends.method_table(digest)["method"].tolist()[:3]
     keywords = trends.keyword_table(digest, top=8)["keyword"].tolist()
@@ -237,11 +275,11 @@ def show_trend_tables(digest: Digest, output_dir: str = "") -> None:
 
 
 def show_papers(digest: Digest) -> None:
-    """Notebook cell: every paper, then the updated list and the footer, as one Markdown output."""
+    """Notebook cell: every paper, then the briefly listed ones, the updated list and the footer, as one Markdown output."""
     from IPython.display import display
 
     parts = [render_paper(entry, digest.language) for entry in digest.entries]
-    parts += [extra for extra in (render_updated(digest), render_footer(digest)) if extra]
+    parts += [extra for extra in (render_listed(digest), render_updated(digest), render_footer(digest)) if extra]
     if parts:
         display(markdown("\n\n".join(parts)))
 

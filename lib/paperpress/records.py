@@ -156,5 +156,7 @@ class Digest(Frozen):
     summariser: str
     entries: tuple[Entry, ...]
     updated: tuple[Paper, ...] = ()  # new versions of papers posted on an earlier day
+    listed: tuple[Paper, ...] = ()  # new papers beyond max_papers: listed briefly, without a summary
+    window: tuple[str, ...] = ()  # submissions asked of arXiv, [start, end) ISO GMT; empty for a sample day
     usage: Usage = Usage()
     notes: tuple[str, ...] = ()

@@ -63,17 +63,25 @@ def read_sample(path: str | Path | None, day: dt.date) -> list[Paper]:
     return list(papers.values())
 
 
-def fetch_papers(source: str, topic: Topic, day: dt.date, settings: Settings, sample_path: str = "") -> list[Paper]:
-    """Dispatch to the named source and cap the list at the topic's max_papers."""
-    if source == "sample":
-        papers = read_sample(sample_path, day)
-    elif source == "arxiv":
-        from .arxiv_api import fetch_arxiv  # the HTTP stack loads only for live runs
+def fetch_papers(source: str, topic: Topic, day: dt.date, settings: Settings, sample_path: str = "",
+                 window: tuple[dt.datetime, dt.datetime] | None = None) -> list[Paper]:
+    """Every paper of the named source: the sample's listing of `day`, or arXiv's submissions in `window`.
 
-        papers = fetch_arxiv(topic, day, settings)
-    else:
+    The arXiv source reads settings.arxiv_cache instead of the API when a backfill or catch-up run has
+    fetched the whole span once; it keeps exactly what the window's own query would find.
+    """
+    if source == "sample":
+        return read_sample(sample_path, day)
+    if source != "arxiv":
         raise PaperpressError(f"unknown source '{source}' (use 'sample' or 'arxiv')")
-    return papers[: topic.max_papers]
+    if window is None:
+        raise PaperpressError("the arXiv source needs a submission window")
+    from . import arxiv_api  # the HTTP stack loads only for live runs
+
+    if settings.arxiv_cache:
+        cached = arxiv_api.load_papers(settings.arxiv_cache)
+        return arxiv_api.sort_newest(arxiv_api.keep_categories(arxiv_api.select_window(cached, *window), topic.categories))
+    return arxiv_api.fetch_arxiv(topic, window, settings)
 
 
 def split_new(papers: Iterable[Paper], posted: dict[str, set[str]]) -> tuple[list[Paper], list[Paper]]:

@@ -12,7 +12,7 @@ from .archive import load_archive
 from .config import TRENDS_WINDOW_DAYS
 from .institutions import Institution, merge_spellings, normalise_affiliation
 from .records import Affiliation, Digest, Entry
-from .vocab import family_order, method_families, normalise_keyword
+from .vocab import family_order, method_families, normalise_keyword, tag_methods
 
 WINDOW_DAYS = TRENDS_WINDOW_DAYS  # trailing window of a post's archive section, and of rising/fading terms
 MIN_PAPERS = 2  # a term rises (or fades) only with at least this many papers in the window it is strong in
@@ -79,9 +79,11 @@ def affiliation_table(digest: Digest, top: int = 10) -> pd.DataFrame:
 
 
 def method_table(digest: Digest) -> pd.DataFrame:
-    """Method tags of today's papers with their family, most frequent first."""
+    """Method tags of today's papers (the briefly listed ones tagged from title and abstract), with their family."""
     families = method_families()
-    table = top_table(count_per_paper(digest.entries, methods_of), "method", top=50)
+    counts = count_per_paper(digest.entries, methods_of)
+    counts.update(tag for paper in digest.listed for tag in set(tag_methods(f"{paper.title}. {paper.abstract}")))
+    table = top_table(counts, "method", top=50)
     table.insert(1, "family", [families.get(tag, "other") for tag in table["method"]])
     return table
 
@@ -152,6 +154,10 @@ def collect_facts(archive: Iterable[Digest]) -> tuple[list[tuple[str, str]], dic
                 raw["keyword"].extend(day, pid, entry.summary.keywords)
                 raw["method"].extend(day, pid, entry.summary.methods)
             raw["affiliation"].extend(day, pid, raw_affiliations(entry))
+        for paper in digest.listed:  # beyond max_papers: no summary, no PDF, but counted and method-tagged
+            if paper.arxiv_id not in papers:
+                papers[paper.arxiv_id] = day
+                raw["method"].extend(day, paper.arxiv_id, tag_methods(f"{paper.title}. {paper.abstract}"))
     return [(day, pid) for pid, day in papers.items()], raw
 
 
