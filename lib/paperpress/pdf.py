@@ -268,8 +268,10 @@ def encode_image(image: Image.Image, alt: str, caption: str = "") -> Rendered:
         image = image.resize((MAX_FIGURE_WIDTH, round(image.height * MAX_FIGURE_WIDTH / image.width)), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     flat = image.getcolors(FLAT_COLOURS) is not None  # anti-aliased vector art has hundreds of colours, photos far more
-    # No metadata is written and libwebp is deterministic: the same image gives the same bytes.
-    image.save(buffer, "WEBP", lossless=flat, quality=80 if flat else WEBP_QUALITY, method=4)
+    # No metadata is written and libwebp is deterministic: the same image gives the same bytes. A low lossless
+    # effort costs a few per cent of size and saves most of the time.
+    options = {"lossless": True, "quality": 50, "method": 2} if flat else {"quality": WEBP_QUALITY, "method": 4}
+    image.save(buffer, "WEBP", **options)
     return Rendered("webp", buffer.getvalue(), alt, caption, image.width, image.height)
 
 
@@ -288,8 +290,21 @@ def joins(line: list[float], rect: Box) -> bool:
     return overlap >= 0.5 * height and gap <= height
 
 
+def find_heads(textpage: pdfium.PdfTextPage, boxes: Sequence[Box]) -> set[int]:
+    """The lines (indices into boxes) that start with 'fig' or 'table' in any case: the only ones read as text."""
+    heads = set()
+    for word in ("fig", "table"):
+        searcher = textpage.search(word, match_case=False)
+        while (hit := searcher.get_next()) is not None:
+            left, bottom, _, top = textpage.get_charbox(hit[0])
+            middle = (bottom + top) / 2
+            heads.update(i for i, box in enumerate(boxes) if box[1] <= middle <= box[3] and abs(left - box[0]) < 2)
+    return heads
+
+
 def read_lines(textpage: pdfium.PdfTextPage) -> list[Line]:
-    """A page's horizontal lines of text, top to bottom: PDFium's text rectangles joined along baselines."""
+    """A page's horizontal lines of text, top to bottom, from PDFium's text rectangles joined along baselines;
+    only lines that may open a caption carry their text (reading text by area scans the whole page each time)."""
     boxes: list[list[float]] = []
     for index in range(textpage.count_rects()):
         rect = textpage.get_rect(index)
@@ -301,7 +316,14 @@ def read_lines(textpage: pdfium.PdfTextPage) -> list[Line]:
         else:
             boxes.append(list(rect))
     boxes.sort(key=lambda b: (-b[3], b[0]))
-    return [Line(*b, " ".join(textpage.get_text_bounded(*b).split())) for b in boxes]
+    heads = find_heads(textpage, boxes)
+    return [Line(*b, read_text_in(textpage, b) if i in heads else "") for i, b in enumerate(boxes)]
+
+
+def read_text_in(textpage: pdfium.PdfTextPage, box: Sequence[float]) -> str:
+    """The text inside a box, on one line, with the hyphens PDFium marks at line ends joined or restored."""
+    text = " ".join(textpage.get_text_bounded(*box).split())
+    return re.sub(r"[\x02\ufffe] ", "", text).replace("\x02", "-").replace("\ufffe", "-")
 
 
 def measure_leading(long: Sequence[Line]) -> float:
@@ -401,7 +423,7 @@ def find_top(lines: Sequence[Line], index: int, span: tuple[float, float], layou
     return top
 
 
-def read_caption(lines: Sequence[Line], index: int, span: tuple[float, float], layout: Layout) -> str:
+def read_caption(textpage: pdfium.PdfTextPage, lines: Sequence[Line], index: int, span: tuple[float, float], layout: Layout) -> str:
     """A caption's text: its first line and the lines of the same block under it, within its span."""
     block = [lines[index]]
     for line in lines[index + 1 :]:
@@ -409,8 +431,8 @@ def read_caption(lines: Sequence[Line], index: int, span: tuple[float, float], l
             break
         if overlaps(line, span) and follows(block[-1], line, layout) and not is_caption(line):
             block.append(line)
-    text = " ".join(line.text for line in block)
-    return cut(re.sub(r"[\x02\ufffe] ", "", text).replace("\x02", "-"), MAX_CAPTION)
+    box = (min(line.left for line in block), block[-1].bottom, max(line.right for line in block), block[0].top)
+    return cut(read_text_in(textpage, box), MAX_CAPTION)
 
 
 def find_regions(page: pdfium.PdfPage, number: int, previous: Layout | None) -> tuple[list[Region], Layout | None]:
@@ -419,7 +441,8 @@ def find_regions(page: pdfium.PdfPage, number: int, previous: Layout | None) -> 
         return [], previous  # a landscape page: text boxes and rendering disagree on orientation
     left, bottom, right, top = page.get_cropbox()
     limit = top - (top - bottom) * HEADER_BAND  # the running head is never part of a figure
-    lines = [line for line in read_lines(page.get_textpage()) if line.bottom < limit]
+    textpage = page.get_textpage()
+    lines = [line for line in read_lines(textpage) if line.bottom < limit]
     layout = find_layout(lines, (left, right), previous)
     # Body text that wraps at "Figure 3:" passes too: the text block right above leaves it no area.
     starts = [i for i, line in enumerate(lines) if FIGURE_CAPTION.match(line.text)]
@@ -428,7 +451,7 @@ def find_regions(page: pdfium.PdfPage, number: int, previous: Layout | None) -> 
         box = (span[0], lines[index].top + 1, span[1], find_top(lines, index, span, layout, limit) - 1)
         if box[3] - box[1] >= MIN_REGION:
             inside = tuple(line[:4] for line in lines if line.top > box[1] and line.bottom < box[3] and overlaps(line, span))
-            caption = read_caption(lines, index, span, layout)
+            caption = read_caption(textpage, lines, index, span, layout)
             regions.append(Region(number, int(FIGURE_CAPTION.match(caption).group(1)), caption, box, inside))
     return regions, layout
 
