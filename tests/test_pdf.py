@@ -252,3 +252,20 @@ def test_download_caps_size_and_time(fakes, pdf_bytes):
     assert pdf.download_pdf(url, client) == ("ok", pdf_bytes)
 
 
+
+
+def test_post_shows_every_captioned_figure_of_the_test_pdfs(fakes, one_column, two_column, tmp_path):
+    arxiv, _ = fakes
+    arxiv.add_pdf("2401.00010v1", one_column)
+    arxiv.add_pdf("2401.00011v1", two_column)
+    papers = [make_paper(arxiv_id=i, pdf_url=arxiv.pdf_url(f"{i}v1")) for i in ("2401.00010", "2401.00011")]
+    extras = pdf.enrich_papers(papers, settings_for(fakes, tmp_path), tmp_path / "post")
+    page = "\n".join(pypandoc.convert_text(post.render_paper(Entry(paper=p, extras=e), "en"), "html", format="markdown")
+                     for p, e in zip(papers, extras))
+    shown = [html.unescape(" ".join(c.split())) for c in re.findall(r"<figcaption>(.*?)</figcaption>", page, re.S)]
+    alts = [html.unescape(a) for a in re.findall(r'<img src="figures/[^"]+" alt="([^"]*)"', page)]
+    captions = [f.caption for e in extras for f in e.figures]
+    assert [c.split(":")[0].split(".")[0] for c in captions] == ["Figure 1", "Figure 2", "Figure 3", "Figure 4", "Figure 6",
+                                                                  "Figure 7", "Figure 1", "Fig", "Figure 3"]
+    assert shown == captions and alts == captions
+    assert all((tmp_path / "post" / f.path).is_file() for e in extras for f in e.figures)
