@@ -12,6 +12,7 @@ a raster figure with its caption; each further figure goes on a page of its own.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import textwrap
 from typing import Sequence
@@ -33,6 +34,18 @@ INTRO = (
     "motion must stay coherent over time. In this paper we present a diffusion-based system that does so."
 )
 RELATED = "Talking-head generation has a long history. Pose-guided human video generation is closer to our task."
+
+
+@contextlib.contextmanager
+def paper_style():
+    """matplotlib's defaults with TrueType text, whatever style the process set (charts.apply_style sets a
+    'tight' bounding box, which would crop the page to its content)."""
+    import matplotlib
+
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        matplotlib.rcParams["pdf.fonttype"] = 42
+        yield
 
 
 def make_image(width: int, height: int, kind: str = "photo", seed: int = 0):
@@ -91,7 +104,6 @@ def make_pdf(
     columns: Sequence[Sequence[str]] = (),
 ) -> bytes:
     """PDF bytes of a paper-like document; the same arguments always give the same bytes."""
-    import matplotlib
     from matplotlib.backends.backend_pdf import PdfPages
     from matplotlib.figure import Figure
 
@@ -105,7 +117,7 @@ def make_pdf(
     captions = list(captions) or [f"Figure {n}: Overview of panel {n} of our pipeline." for n in range(1, len(figures) + 1)]
     buffer = io.BytesIO()
     # TrueType text (not Type 3) so that PDF readers extract it; no dates, so bytes are reproducible.
-    with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(buffer, metadata={"CreationDate": None}) as pages:
+    with paper_style(), PdfPages(buffer, metadata={"CreationDate": None}) as pages:
         for number, spec in enumerate(figures or [None]):
             fig = Figure(figsize=(8.5, 11))
             if number == 0 and columns:
@@ -230,12 +242,11 @@ def scan(seed: int = 0) -> callable:
 
 def make_pages(pages: Sequence[Sequence[callable]]) -> bytes:
     """PDF bytes of pages drawn by the given drawers; the same drawers always give the same bytes."""
-    import matplotlib
     from matplotlib.backends.backend_pdf import PdfPages
     from matplotlib.figure import Figure
 
     buffer = io.BytesIO()
-    with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(buffer, metadata={"CreationDate": None}) as pdf:
+    with paper_style(), PdfPages(buffer, metadata={"CreationDate": None}) as pdf:
         for drawers in pages:
             fig = Figure(figsize=(8.5, 11))
             for draw in drawers:
