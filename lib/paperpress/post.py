@@ -131,9 +131,15 @@ def render_reading(paper: Paper, summary: Summary, entry: Entry, words: dict) ->
 
 
 def render_figures(entry: Entry, words: dict) -> str:
-    """The collapsible figure block; image paths and alt text are escaped HTML attributes."""
+    """The collapsible figure block: each image with its caption as alt text and as visible text, all escaped."""
+
+    def literal(text: str) -> str:
+        # Pandoc reads Markdown inside HTML blocks: numeric references keep a caption's * _ $ [ ... as they are.
+        return re.sub(r"[\\`*_{}\[\]!|$~^@]", lambda m: f"&#{ord(m[0])};", html.escape(text))
+
     images = [
-        f'<img src="{html.escape(f.path)}" alt="{html.escape(f.alt)}" loading="lazy" style="max-width:100%">'
+        f'<figure><img src="{html.escape(f.path)}" alt="{html.escape(f.alt)}" loading="lazy" style="max-width:100%">'
+        + (f"<figcaption>{literal(f.caption)}</figcaption>" if f.caption else "") + "</figure>"
         for f in entry.extras.figures
     ] or [f"<p>{html.escape(words['no_figures'])}</p>"]
     return "\n".join(["<details>", f"<summary>{html.escape(words['figures'])}</summary>", *images, "</details>"])

@@ -84,6 +84,7 @@ class Figure(Frozen):
 
     path: str
     alt: Short
+    caption: Para = ""  # the figure's caption as the paper prints it ('' for an image without one)
     width: int = 0
     height: int = 0
 
