@@ -35,7 +35,7 @@ TARGET_SECONDS = 2.0
 CHILD = r'''
 import json, re, sys, time
 from pathlib import Path
-from paperpress import pdf
+from paperpress import figures, pdf
 
 def status(key):
     return int(re.search(key + r":\s+(\d+)", Path("/proc/self/status").read_text())[1]) / 1024
@@ -49,8 +49,8 @@ doc = pdf.open_pdf(data)
 if case == "text":
     found = len([pdf.page_text(doc[i]) for i in range(len(doc))])
 else:
-    cache = pdf.cache_folder(data, work / "cache")
-    found = len(pdf.extract_figures(doc, "2401.00001v1", "T", work / "post", cache))
+    cache = figures.cache_folder(data, work / "cache")
+    found = len(figures.extract_figures(doc, "2401.00001v1", "T", work / "post", cache))
 doc.close()
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "figures": found, "peak_mib": status("VmHWM") - before}))

@@ -13,7 +13,7 @@ import pypandoc
 import pytest
 from PIL import Image
 
-from paperpress import pdf, post
+from paperpress import figures as figure_finder, pdf, post
 from paperpress.config import Settings
 from paperpress.records import Entry, Extras, Figure, Paper
 from paperpress.arxiv_api import ArxivClient
@@ -81,8 +81,8 @@ def test_find_intro_variants():
 
 def test_figures_are_the_captioned_areas_with_stable_bytes(pdf_bytes, tmp_path):
     doc = pdf.open_pdf(pdf_bytes)
-    first = pdf.extract_figures(doc, "2403.16510v1", TITLE, tmp_path / "a")
-    again = pdf.extract_figures(doc, "2403.16510v1", TITLE, tmp_path / "b")
+    first = figure_finder.extract_figures(doc, "2403.16510v1", TITLE, tmp_path / "a")
+    again = figure_finder.extract_figures(doc, "2403.16510v1", TITLE, tmp_path / "b")
     assert [f.path for f in first] == ["figures/2403.16510v1-1.webp", "figures/2403.16510v1-2.webp"]  # the logo is skipped
     assert [f.alt for f in first] == ["Figure 1: Overview of panel 1 of our pipeline.", "Figure 2: Overview of panel 2 of our pipeline."]
     assert [f.caption for f in first] == [f.alt for f in first]
@@ -98,14 +98,14 @@ def test_figures_are_the_captioned_areas_with_stable_bytes(pdf_bytes, tmp_path):
 
 def test_at_most_six_figures(tmp_path):
     data = make_pdf(figures=[(200 + 10 * n, 200, "photo") for n in range(8)], logo=False)
-    figures = pdf.extract_figures(pdf.open_pdf(data), "2401.00001v2", "T", tmp_path)
+    figures = figure_finder.extract_figures(pdf.open_pdf(data), "2401.00001v2", "T", tmp_path)
     assert len(figures) == 6 and figures[-1].alt.startswith("Figure 6:")
 
 
 def crop_size(figure) -> tuple[float, float]:
     """A figure's size in PDF points as rendered (its margin of CROP_PAD on each side removed)."""
-    scale = pdf.RENDER_SCALE
-    return figure.width / scale - 2 * pdf.CROP_PAD, figure.height / scale - 2 * pdf.CROP_PAD
+    scale = figure_finder.RENDER_SCALE
+    return figure.width / scale - 2 * figure_finder.CROP_PAD, figure.height / scale - 2 * figure_finder.CROP_PAD
 
 
 def near(size: tuple[float, float], expected: tuple[float, float], slack: float = 6.0) -> bool:
@@ -114,7 +114,7 @@ def near(size: tuple[float, float], expected: tuple[float, float], slack: float 
 
 
 def test_one_column_pages_give_every_captioned_figure_and_no_text(one_column, tmp_path):
-    figures = pdf.extract_figures(pdf.open_pdf(one_column), "2401.00010v1", "T", tmp_path)
+    figures = figure_finder.extract_figures(pdf.open_pdf(one_column), "2401.00010v1", "T", tmp_path)
     assert [f.caption for f in figures] == [
         "Figure 1: Teaser. Avatars made by our method.",
         "Figure 2: The pipeline: an encoder, a denoiser and a decoder, drawn as vectors.",
@@ -134,7 +134,7 @@ def test_one_column_pages_give_every_captioned_figure_and_no_text(one_column, tm
 
 
 def test_two_column_pages_columns_panels_and_full_width(two_column, tmp_path):
-    figures = pdf.extract_figures(pdf.open_pdf(two_column), "2401.00011v1", "T", tmp_path)
+    figures = figure_finder.extract_figures(pdf.open_pdf(two_column), "2401.00011v1", "T", tmp_path)
     assert [f.caption for f in figures] == [
         "Figure 1: Overview of the system, drawn with vector paths and text labels only.",
         "Fig. 2. Three frames generated from one pose sequence.",
@@ -148,17 +148,17 @@ def test_two_column_pages_columns_panels_and_full_width(two_column, tmp_path):
 
 def test_loose_images_are_kept_scaled_down_and_scans_and_bare_pages_give_none(tmp_path):
     wide = make_pdf(figures=[(1500, 300, "photo")], captions=["A wide photo that no caption numbers."], logo=False)
-    [figure] = pdf.extract_figures(pdf.open_pdf(wide), "2401.00002v1", "T", tmp_path)
-    assert figure.width == pdf.MAX_FIGURE_WIDTH and figure.height in (240, 241)
+    [figure] = figure_finder.extract_figures(pdf.open_pdf(wide), "2401.00002v1", "T", tmp_path)
+    assert figure.width == figure_finder.MAX_FIGURE_WIDTH and figure.height in (240, 241)
     assert (figure.alt, figure.caption) == ("T: figure on page 1", "")
-    assert pdf.extract_figures(pdf.open_pdf(make_pdf(figures=(), logo=True)), "2401.00003v1", "T", tmp_path) == []
+    assert figure_finder.extract_figures(pdf.open_pdf(make_pdf(figures=(), logo=True)), "2401.00003v1", "T", tmp_path) == []
     scan = make_pages([[pages.scan(1)], [pages.scan(2)]])
-    assert pdf.extract_figures(pdf.open_pdf(scan), "2401.00004v1", "T", tmp_path) == []
+    assert figure_finder.extract_figures(pdf.open_pdf(scan), "2401.00004v1", "T", tmp_path) == []
 
 
 def test_a_spent_time_budget_renders_nothing(one_column, monkeypatch, tmp_path):
-    monkeypatch.setattr(pdf, "FIGURE_SECONDS", -1.0)
-    assert pdf.extract_figures(pdf.open_pdf(one_column), "2401.00012v1", "T", tmp_path) == []
+    monkeypatch.setattr(figure_finder, "FIGURE_SECONDS", -1.0)
+    assert figure_finder.extract_figures(pdf.open_pdf(one_column), "2401.00012v1", "T", tmp_path) == []
 
 
 def test_figure_block_shows_captions_as_literal_text():
@@ -207,7 +207,7 @@ def test_enrich_papers_downloads_once_and_fills_extras(fakes, pdf_bytes, tmp_pat
     # A day later (OpenAlex's "not indexed yet" is remembered for a day), it has indexed the paper.
     stale = time.time() - 25 * 3600
     os.utime(tmp_path / "cache" / "openalex" / "2403.16510.json", (stale, stale))
-    monkeypatch.setattr(pdf, "make_figures", lambda *a: pytest.fail("the rerun rendered figures"))
+    monkeypatch.setattr(figure_finder, "make_figures", lambda *a: pytest.fail("the rerun rendered figures"))
     (tmp_path / "post" / extras.figures[0].path).unlink()
     [rerun] = pdf.enrich_papers([paper], settings, tmp_path / "post")
     assert len(arxiv.pdf_requests) == 1  # the rerun read the cache

@@ -58,3 +58,8 @@ def find_code_urls(*texts: str | None) -> list[str]:
                 urls.append(url)
     code = [u for u in urls if CODE_HOSTS.search(u)]
     return code or urls
+
+
+def cut_text(text: str, limit: int) -> str:
+    """Text cut at a word boundary to at most `limit` characters."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
