@@ -76,13 +76,13 @@ def chart_links(nb) -> list[tuple[str, str]]:
 
 
 def html_tables(nb) -> dict[str, list[tuple[str, ...]]]:
-    """The HTML tables a notebook's outputs show: caption → rows of cell texts."""
-    import re
-
+    """The HTML tables a notebook's outputs show (in HTML or Markdown outputs): caption → rows of cell texts."""
     tables = {}
     for cell in nb.cells:
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            for table in re.findall(r"<table.*?</table>", output.get("data", {}).get("text/html", ""), re.S):
+            data = output.get("data", {})
+            text = data.get("text/html", "") + data.get("text/markdown", "")
+            for table in re.findall(r"<table.*?</table>", text, re.S):
                 caption = re.search(r"<caption>(.*?)</caption>", table, re.S)
                 rows = [tuple(re.findall(r"<td>(.*?)</td>", row, re.S)) for row in re.findall(r"<tr.*?</tr>", table, re.S)]
                 tables[caption.group(1) if caption else ""] = [row for row in rows if row]

@@ -129,27 +129,27 @@ def test_demo_post_shows_every_paper_its_charts_and_the_weeks_before(browser, de
     assert not page.errors and not page.dialogs
 
 
-def test_post_contents_list_the_trends_and_every_paper(browser, site):
-    page = open_page(browser, f"{site}/posts/2024-04-01-metaverse-avatars/index.html")
+def test_post_contents_list_the_trends_and_every_paper(browser, demo):
+    page = open_page(browser, f"{demo}/posts/2024-04-01-metaverse-avatars/index.html")
     entries = page.locator("nav#TOC a")
     texts = entries.all_inner_texts()
-    assert texts[0] == "趋势" and len(texts) == 7, texts
-    for title, text in zip(("Make-Your-Anchor", "UV Gaussians", "NECA", "VLOGGER", "GVA", "One2Avatar"), texts[1:]):
+    assert texts[:2] == ["趋势", "近 90 天"] and len(texts) == 8, texts  # today's trends, then the archive's
+    for title, text in zip(("Make-Your-Anchor", "UV Gaussians", "NECA", "VLOGGER", "GVA", "One2Avatar"), texts[2:]):
         assert text.startswith(title), texts
     for i in range(entries.count()):  # each entry leads to its heading on the page
         anchor = entries.nth(i).get_attribute("href")
-        assert page.locator(f"h2[id='{anchor[1:]}']").count() == 1, anchor
+        assert page.locator(f":is(h2, h3)[id='{anchor[1:]}']").count() == 1, anchor
 
 
-def test_charts_and_thumbnail_carry_their_own_alt_text(browser, site):
-    page = open_page(browser, f"{site}/posts/2024-04-01-metaverse-avatars/index.html")
+def test_charts_and_thumbnail_carry_their_own_alt_text(browser, demo):
+    page = open_page(browser, f"{demo}/posts/2024-04-01-metaverse-avatars/index.html")
     charts = page.evaluate("Array.from(document.images).filter(i => i.src.includes('/charts/'))"
                            ".map(i => [i.src.split('/').pop(), i.alt, i.naturalWidth])")
-    assert [name for name, _alt, _w in charts] == ["keywords.png", "methods.png"]
+    assert [name for name, _alt, _w in charts] == ["keywords.png", "methods.png", "families.png"]
     assert all(width > 0 for _n, _a, width in charts)
     keywords = charts[0][1]
     assert keywords.startswith("今日高频关键词: ") and "(2)" in keywords  # series and numbers, not a generic line
-    home = open_page(browser, f"{site}/index.html")
+    home = open_page(browser, f"{demo}/index.html")
     thumbnail = home.locator("img[src*='2024-04-01-metaverse-avatars/charts/keywords.png']")
     assert thumbnail.get_attribute("alt") == keywords
 

@@ -13,7 +13,7 @@ import pytest
 from paperpress import sources
 from paperpress.archive import list_post_dates
 
-from .helpers import BIN, ROOT, make_project, markdown_outputs, read_post, tree_bytes
+from .helpers import BIN, ROOT, make_project, markdown_outputs, markdown_sections, read_post, tree_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +81,7 @@ def test_template_runs_top_to_bottom_with_its_defaults_and_writes_no_files(tmp_p
     nb = nbformat.read(out, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert [c.execution_count for c in code] == list(range(1, len(code) + 1))  # every cell ran, in order
-    assert len([o for o in markdown_outputs(nb) if "**Authors:**" in o]) == 6  # the 2024-04-01 post, inline
+    assert len([o for o in markdown_sections(nb) if "**Authors:**" in o]) == 6  # the 2024-04-01 post, inline
     assert tree_bytes(project) == before
 
 
