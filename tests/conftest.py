@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from .helpers import add_site_files, make_project, run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 SAMPLE_DIR = SHARED / "data" / "sample"
@@ -28,3 +30,12 @@ def sample_dir() -> Path:
     if not SAMPLE_DIR.is_dir():
         pytest.skip(f"shared sample data not found at {SAMPLE_DIR}")
     return SAMPLE_DIR
+
+
+@pytest.fixture(scope="session")
+def demo_site(tmp_path_factory):
+    """`paperpress demo` (37 posts, the trends page, the preview site), built once per session in a throwaway project."""
+    project = add_site_files(make_project(tmp_path_factory.mktemp("demo-site")))
+    result = run_cli(project, "demo", "--jobs", "2", timeout=900)  # a loaded CI machine: several times the budget
+    assert result.returncode == 0, result.stderr
+    return project, result

@@ -25,12 +25,20 @@ def make_project(folder: Path) -> Path:
     return folder
 
 
-def run_cli(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def add_site_files(project: Path) -> Path:
+    """The Quarto website's own files (config, home, about, topics and trends listings), as a checkout has them."""
+    for name in ("_quarto.yml", "index.qmd", "about.qmd", "topics.qmd", "trends.qmd"):
+        if (ROOT / name).is_file():
+            shutil.copy(ROOT / name, project / name)
+    return project
+
+
+def run_cli(project: Path, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `paperpress ARGS` in the project folder, as a user would."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
     full_env.update(env or {})
     return subprocess.run([str(BIN / "paperpress"), *args], cwd=project, env=full_env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def tree_bytes(folder: Path) -> dict[str, bytes]:
@@ -65,3 +73,17 @@ def chart_links(nb) -> list[tuple[str, str]]:
     text = "\n".join(markdown_outputs(nb))
     return [(path, re.sub(r"\\(.)", r"\1", alt)) for path, alt in
             re.findall(r'!\[\]\((charts/[\w-]+\.png)\)\{fig-alt="((?:[^"\\]|\\.)*)"\}', text)]
+
+
+def html_tables(nb) -> dict[str, list[tuple[str, ...]]]:
+    """The HTML tables a notebook's outputs show (in HTML or Markdown outputs): caption → rows of cell texts."""
+    tables = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data = output.get("data", {})
+            text = data.get("text/html", "") + data.get("text/markdown", "")
+            for table in re.findall(r"<table.*?</table>", text, re.S):
+                caption = re.search(r"<caption>(.*?)</caption>", table, re.S)
+                rows = [tuple(re.findall(r"<td>(.*?)</td>", row, re.S)) for row in re.findall(r"<tr.*?</tr>", table, re.S)]
+                tables[caption.group(1) if caption else ""] = [row for row in rows if row]
+    return tables

@@ -1,13 +1,15 @@
 """The rendered site in a real browser: Debian's Chromium driven by Playwright (no browser download)."""
 
+import contextlib
 import functools
 import http.server
+import re
 import shutil
 import threading
 
 import pytest
 
-from .helpers import ROOT, make_project, run_cli, write_jsonl
+from .helpers import add_site_files, make_project, run_cli, write_jsonl
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
@@ -18,28 +20,41 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update"]
 
 
+@contextlib.contextmanager
+def serve(folder):
+    """A loopback HTTP server of a folder; yields its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """A rendered preview site with the demo post and a post whose arXiv text tries to inject a script."""
-    project = make_project(tmp_path_factory.mktemp("site"))
-    for name in ("_quarto.yml", "index.qmd", "about.qmd", "topics.qmd"):
-        shutil.copy(ROOT / name, project / name)
+    """A rendered preview site with a post whose arXiv text tries to inject a script."""
+    project = add_site_files(make_project(tmp_path_factory.mktemp("site")))
     evil = write_jsonl(project / "evil.jsonl", [{
         "listed_on": "2024-05-02", "arxiv_id": "2405.00001", "version": "v1",
         "title": "Avatars <script>window.__pwned = 1</script>", "authors": ["Mallory"],
         "abstract": "We propose <img src=x onerror=\"window.__pwned=2\"> a <script>alert(1)</script> NeRF method.",
         "comment": "<svg onload=alert(3)>"}])
-    for args in (["--topic", "metaverse-avatars", "--date", "2024-04-01"],
-                 ["--topic", "nerf", "--date", "2024-05-02", "--sample", str(evil)]):
-        result = run_cli(project, "run", "--offline", *args)
-        assert result.returncode == 0, result.stderr
+    result = run_cli(project, "run", "--offline", "--topic", "nerf", "--date", "2024-05-02", "--sample", str(evil))
+    assert result.returncode == 0, result.stderr
     rendered = run_cli(project, "render")
     assert rendered.returncode == 0, rendered.stderr
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(project / "_site"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serve(project / "_site") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def demo(demo_site):
+    """The demo site (`paperpress demo`: 37 posts and the trends page), served."""
+    project, _ = demo_site
+    with serve(project / "_site") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -68,49 +83,73 @@ def open_page(browser, url):
     return page
 
 
-def test_home_lists_posts_newest_first(browser, site):
-    page = open_page(browser, f"{site}/index.html")
-    links = page.locator("a[href*='posts/']")
-    hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+def loaded_images(page) -> list[tuple[str, str, int]]:
+    """(src, alt, natural width) of every image of a page, after each has loaded or failed."""
+    page.wait_for_function("Array.from(document.images).every(i => i.complete)")
+    return [tuple(row) for row in page.evaluate("Array.from(document.images).map(i => [i.src, i.alt, i.naturalWidth])")]
+
+
+def test_home_lists_every_demo_post_newest_first(browser, demo):
+    page = open_page(browser, f"{demo}/index.html")
+    hrefs = page.evaluate("Array.from(document.querySelectorAll('a[href*=\\'posts/\\']')).map(a => a.getAttribute('href'))")
     posts = [h for h in dict.fromkeys(hrefs) if h.endswith("index.html")]
-    assert posts[0].startswith("posts/2024-05-02-nerf") and posts[1].startswith("posts/2024-04-01-metaverse-avatars")
+    dates = [re.match(r"posts/(\d{4}-\d{2}-\d{2})-metaverse-avatars/index\.html$", h).group(1) for h in posts]
+    assert len(dates) == 37  # every listed day of the archive, Fridays and Saturdays included
+    assert dates == sorted(dates, reverse=True) and len(set(dates)) == 37
+    assert dates[0] == "2024-12-07" and dates[-1] == "2024-01-24"
     assert not page.errors
 
 
-def test_post_shows_every_paper_and_its_charts(browser, site):
-    page = open_page(browser, f"{site}/posts/2024-04-01-metaverse-avatars/index.html")
+def test_demo_trends_page_shows_its_charts(browser, demo):
+    listing = open_page(browser, f"{demo}/trends.html")
+    assert listing.locator("a[href*='trends/metaverse-avatars/index.html']").count() >= 1
+    page = open_page(browser, f"{demo}/trends/metaverse-avatars/index.html")
+    images = loaded_images(page)
+    assert len(images) >= 4 and all(width > 0 for _src, _alt, width in images), images
+    monthly = next(alt for _src, alt, _width in images if alt.startswith("每月论文数"))
+    counts = [int(n) for n in monthly.split("papers:")[1].split(",")]
+    assert "(2024-01 – 2024-12)" in monthly and len(counts) == 12 and sum(c > 0 for c in counts) >= 9  # a real curve
+    assert not page.errors
+
+
+def test_demo_post_shows_every_paper_its_charts_and_the_weeks_before(browser, demo):
+    page = open_page(browser, f"{demo}/posts/2024-04-01-metaverse-avatars/index.html")
     headings = page.locator("h2").all_inner_texts()
     for title in ("Make-Your-Anchor", "UV Gaussians", "NECA", "VLOGGER", "GVA", "One2Avatar"):
         assert any(title in h for h in headings), title
     assert page.locator("details").count() == 6
-    images = page.locator("img")
-    assert images.count() >= 2
-    sizes = page.evaluate("Array.from(document.images).map(i => [i.src, i.complete, i.naturalWidth])")
-    assert all(complete and width > 0 for _src, complete, width in sizes), sizes
+    images = loaded_images(page)
+    assert len(images) >= 3 and all(width > 0 for _src, _alt, width in images), images
+    # The archive section: the 2024-01-24 post's papers in the weeks before this one.
+    assert "近 90 天" in page.locator("h3").all_inner_texts()
+    assert "此前 1 篇推送加今日：共 19 篇论文。" in page.inner_text("body")
+    weekly = next(alt for _src, alt, _width in images if alt.startswith("各方法类别每周论文数"))
+    assert "(2024-01-01 – 2024-04-01)" in weekly
+    assert any(int(n) > 0 for n in weekly.split("representation:")[1].split(";")[0].split(",")[:-1])
     assert not page.errors and not page.dialogs
 
 
-def test_post_contents_list_the_trends_and_every_paper(browser, site):
-    page = open_page(browser, f"{site}/posts/2024-04-01-metaverse-avatars/index.html")
+def test_post_contents_list_the_trends_and_every_paper(browser, demo):
+    page = open_page(browser, f"{demo}/posts/2024-04-01-metaverse-avatars/index.html")
     entries = page.locator("nav#TOC a")
     texts = entries.all_inner_texts()
-    assert texts[0] == "趋势" and len(texts) == 7, texts
-    for title, text in zip(("Make-Your-Anchor", "UV Gaussians", "NECA", "VLOGGER", "GVA", "One2Avatar"), texts[1:]):
+    assert texts[:2] == ["趋势", "近 90 天"] and len(texts) == 8, texts  # today's trends, then the archive's
+    for title, text in zip(("Make-Your-Anchor", "UV Gaussians", "NECA", "VLOGGER", "GVA", "One2Avatar"), texts[2:]):
         assert text.startswith(title), texts
     for i in range(entries.count()):  # each entry leads to its heading on the page
         anchor = entries.nth(i).get_attribute("href")
-        assert page.locator(f"h2[id='{anchor[1:]}']").count() == 1, anchor
+        assert page.locator(f":is(h2, h3)[id='{anchor[1:]}']").count() == 1, anchor
 
 
-def test_charts_and_thumbnail_carry_their_own_alt_text(browser, site):
-    page = open_page(browser, f"{site}/posts/2024-04-01-metaverse-avatars/index.html")
+def test_charts_and_thumbnail_carry_their_own_alt_text(browser, demo):
+    page = open_page(browser, f"{demo}/posts/2024-04-01-metaverse-avatars/index.html")
     charts = page.evaluate("Array.from(document.images).filter(i => i.src.includes('/charts/'))"
                            ".map(i => [i.src.split('/').pop(), i.alt, i.naturalWidth])")
-    assert [name for name, _alt, _w in charts] == ["keywords.png", "methods.png"]
+    assert [name for name, _alt, _w in charts] == ["keywords.png", "methods.png", "families.png"]
     assert all(width > 0 for _n, _a, width in charts)
     keywords = charts[0][1]
     assert keywords.startswith("今日高频关键词: ") and "(2)" in keywords  # series and numbers, not a generic line
-    home = open_page(browser, f"{site}/index.html")
+    home = open_page(browser, f"{demo}/index.html")
     thumbnail = home.locator("img[src*='2024-04-01-metaverse-avatars/charts/keywords.png']")
     assert thumbnail.get_attribute("alt") == keywords
 
@@ -125,11 +164,11 @@ def test_injected_script_does_not_run(browser, site):
     assert home.evaluate("window.__pwned") is None and not home.dialogs
 
 
-def test_about_topics_and_trends_pages_load(browser, site):
+def test_about_topics_and_trends_pages_load(browser, demo):
     for path in ("about.html", "topics.html"):
-        page = open_page(browser, f"{site}/{path}")
+        page = open_page(browser, f"{demo}/{path}")
         assert not page.errors
-    page = open_page(browser, f"{site}/topics.html")
+    page = open_page(browser, f"{demo}/topics.html")
     trends = [h for h in page.evaluate("Array.from(document.links).map(a => a.href)") if "/trends/" in h]
     for url in trends:
         if url.endswith(".html"):

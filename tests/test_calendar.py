@@ -309,6 +309,6 @@ def test_offline_catch_up_takes_the_sample_days_as_mailings(tmp_path):
     project = make_project(tmp_path)
     first = run_cli(project, "run", "--offline", "--topic", "metaverse-avatars", "--no-trends")
     assert first.returncode == 0, first.stderr
-    assert archive.list_post_dates(project / "posts", "metaverse-avatars") == ["2024-04-01"]  # the latest sample day
+    assert archive.list_post_dates(project / "posts", "metaverse-avatars") == ["2024-12-07"]  # the latest sample day
     again = run_cli(project, "run", "--offline", "--topic", "metaverse-avatars", "--no-trends")
     assert again.returncode == 0 and "up to date" in again.stdout

@@ -33,10 +33,9 @@ ICT = "Institute of Computing Technology, Chinese Academy of Sciences"
 
 def load_papers(n: int) -> list[Paper]:
     """n papers: the seed day's six (real titles and abstracts), then made-up ones."""
-    text = resources.files("paperpress.data").joinpath("seed-2024-04-01.jsonl").read_text(encoding="utf-8")
+    text = resources.files("paperpress.data").joinpath("metaverse-avatars.jsonl").read_text(encoding="utf-8")
     papers = []
-    for line in text.splitlines()[:n]:
-        d = json.loads(line)
+    for d in [d for d in map(json.loads, text.splitlines()) if d["listed_on"] == "2024-04-01"][:n]:
         papers.append(Paper(arxiv_id=d["arxiv_id"], version=d["version"], title=d["title"],
                             authors=tuple(d["authors"]), abstract=d["abstract"], comment=d.get("comment")))
     for i in range(len(papers), n):

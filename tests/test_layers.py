@@ -25,7 +25,7 @@ LAYERS = {
     # one post's flow and publishing
     "digest": 9, "publish": 9, "catchup": 9,
     # commands
-    "backfill": 10, "doctor": 10, "cli": 11,
+    "backfill": 10, "demo": 10, "doctor": 10, "cli": 11,
 }
 ROOT_NAMES = {"__init__", "data"}  # the package itself (its version) and the data files' package
 

@@ -9,8 +9,8 @@ import nbformat
 import pytest
 import yaml
 
-from .helpers import (BIN, ROOT, chart_links, make_project, markdown_outputs, markdown_sections, read_post, run_cli,
-                      tree_bytes, write_jsonl)
+from .helpers import (BIN, ROOT, chart_links, html_tables, make_project, markdown_outputs, markdown_sections,
+                      read_post, run_cli, tree_bytes, write_jsonl)
 
 SEED_TITLES = [
     "Make-Your-Anchor: A Diffusion-based 2D Avatar Generation Framework",
@@ -248,3 +248,33 @@ def test_preview_site_links_the_post(demo):
     toc = re.search(r'<nav id="TOC".*?</nav>', page, re.S).group(0)
     entries = [re.sub(r"<[^>]+>", "", a) for a in re.findall(r"<a [^>]*>(.*?)</a>", toc, re.S)]
     assert entries == ["趋势", *SEED_TITLES]
+
+
+def test_sample_affiliations_reach_the_tables_and_the_trends(tmp_path):
+    """A user's JSONL with first-page affiliations: normalised like a first page's, in the post and the trends."""
+    project = make_project(tmp_path)
+    abstract = "We propose a diffusion method for avatar generation. Experiments show it beats baselines."
+    base = {"version": "v1", "title": "An Avatar Method", "authors": ["A. Author"], "abstract": abstract}
+    sample = write_jsonl(tmp_path / "mine.jsonl", [
+        {**base, "listed_on": "2024-04-01", "arxiv_id": "2403.00001",
+         "affiliations": ["1Dept. of Computer Science, Tsinghua Univ., Beijing, China", "2Google Research"]},
+        {**base, "listed_on": "2024-04-01", "arxiv_id": "2403.00002", "affiliations": ["清华大学"]},
+        {**base, "listed_on": "2024-04-08", "arxiv_id": "2404.00003", "affiliations": ["Tsinghua University", "ETH Zürich"]},
+        {**base, "listed_on": "2024-04-08", "arxiv_id": "2404.00004"},
+    ])
+    result = run_cli(project, "backfill", "--offline", "--sample", str(sample), "--topic", "metaverse-avatars",
+                     "--from", "2024-04-01", "--to", "2024-04-08", "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    first = read_post(project / "posts" / "2024-04-01-metaverse-avatars")
+    assert html_tables(first)["作者单位（OpenAlex 或 PDF）"] == [  # two spellings, one institution
+        ("Tsinghua University", "China", "2"), ("Google", "United States", "1")]
+    text = "\n".join(markdown_outputs(first))
+    assert "**第一作者单位:** Dept. of Computer Science, Tsinghua Univ., Beijing, China" in text
+    later = read_post(project / "posts" / "2024-04-08-metaverse-avatars")
+    assert html_tables(later)["作者单位（OpenAlex 或 PDF）"] == [
+        ("ETH Zurich", "Switzerland", "1"), ("Tsinghua University", "China", "1")]
+    assert html_tables(later)["高频单位 (近 90 天)"][0] == ("Tsinghua University", "China", "3")
+    assert "今日暂无已知单位" not in text + "\n".join(markdown_outputs(later))
+    page = html_tables(read_post(project / "trends" / "metaverse-avatars"))
+    assert page["高频单位"][0][:3] == ("Tsinghua University", "China", "3")
+    assert page["单位所在国家/地区"] == [("China", "3"), ("Switzerland", "1"), ("United States", "1")]

@@ -70,3 +70,33 @@ def test_bad_sample_line_is_a_clear_error(tmp_path):
 def test_missing_sample_file(tmp_path):
     with pytest.raises(PaperpressError, match="cannot read sample file"):
         sources.read_sample(tmp_path / "nope.jsonl", dt.date(2024, 4, 1))
+
+
+def test_embedded_sample_is_the_archive_of_37_days():
+    days = {d: sources.read_sample("", dt.date.fromisoformat(d)) for d in ("2024-01-24", "2024-08-23", "2024-12-07")}
+    assert [len(papers) for papers in days.values()] == [13, 13, 1]  # distinct ids listed on those days
+
+
+def test_sample_affiliations_are_read_as_a_first_page_gives_them(tmp_path):
+    path = tmp_path / "s.jsonl"
+    record = {"listed_on": "2024-04-01", "arxiv_id": "2403.16510", "version": "v1", "title": "T", "authors": ["A"],
+              "abstract": "B.", "affiliations": ["1Tsinghua University,", " tsinghua  university", "", "*Google Research",
+                                                 "清华大学", "a", "b", "c", "d"]}
+    path.write_text(json.dumps(record) + "\n" + json.dumps({**record, "arxiv_id": "2403.11589", "affiliations": None})
+                    + "\n", encoding="utf-8")
+    first, second = sources.make_sample_extras(sources.read_sample(path, dt.date(2024, 4, 1)), path, dt.date(2024, 4, 1))
+    assert [a.name for a in first.affiliations] == ["Tsinghua University", "Google Research", "清华大学", "a", "b", "c"]
+    assert {a.source for a in first.affiliations} == {"pdf"} and first.pdf_status == "not-fetched"
+    assert second.affiliations == ()
+    assert [e.affiliations for e in sources.make_sample_extras(sources.read_sample("", dt.date(2024, 4, 1)), "",
+                                                                 dt.date(2024, 4, 1))] == [()] * 6
+
+
+@pytest.mark.parametrize("value", ["Tsinghua University", [["Tsinghua University"]], [1], {"name": "MIT"}])
+def test_malformed_sample_affiliations_are_a_one_line_error(tmp_path, value):
+    path = tmp_path / "s.jsonl"
+    path.write_text(json.dumps({"listed_on": "2024-04-01", "arxiv_id": "2403.16510", "title": "T", "authors": ["A"],
+                                "abstract": "B.", "affiliations": value}) + "\n", encoding="utf-8")
+    with pytest.raises(PaperpressError, match=r"line 1: not a sample record \(affiliations must be a list of "
+                                              r"institution names \(strings\)\)$"):
+        sources.read_sample(path, dt.date(2024, 4, 1))

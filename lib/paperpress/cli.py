@@ -1,4 +1,4 @@
-"""Command line: parse arguments and hand each subcommand to its stage (run, backfill, trends, render, doctor)."""
+"""Command line: parse arguments and hand each subcommand to its stage (run, backfill, trends, render, demo, doctor)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def add_post_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offline", action="store_true",
                         help="embedded/JSONL sample source and offline extractive summariser: no network, no key")
     parser.add_argument("--sample", default="", metavar="JSONL",
-                        help="with --offline: JSONL in the sample format (default: the embedded 2024-04-01 sample)")
+                        help="with --offline: JSONL in the sample format (default: the embedded archive, 37 days of 2024)")
     parser.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
     parser.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
     parser.add_argument("--template", default="notebooks/digest.ipynb", help="post template notebook")
@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = sub.add_parser("render", help="render the site (quarto when installed, else a pandoc preview)")
     render.add_argument("--root", default=".", help="project folder holding _quarto.yml (default: .)")
+
+    demo = sub.add_parser("demo", help="build the demo site: every listed day of the embedded archive offline, "
+                                       "its trends page, the site (run in the project folder)")
+    demo.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                      help="papermill runs at once (default: the number of cores)")
 
     doctor = sub.add_parser("doctor", help="check this machine and project, and say what to fix")
     doctor.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
@@ -262,6 +267,13 @@ def backfill_command(args: argparse.Namespace) -> int:
     return backfill.run_backfill(args)
 
 
+def demo_command(args: argparse.Namespace) -> int:
+    """`paperpress demo`: the embedded archive as a site, timed."""
+    from . import demo
+
+    return demo.run_demo(args.jobs)
+
+
 def doctor_command(args: argparse.Namespace) -> int:
     """`paperpress doctor`: what is there, what is missing, what to do."""
     from . import doctor
@@ -283,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"run": run_command, "backfill": backfill_command, "trends": trends_command,
-                    "render": render_site, "doctor": doctor_command}
+                    "render": render_site, "demo": demo_command, "doctor": doctor_command}
         return commands[args.command](args)
     except PaperpressError as exc:
         print(f"paperpress: error: {exc}", file=sys.stderr)

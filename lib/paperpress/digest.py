@@ -10,7 +10,8 @@ from pathlib import Path
 from . import mailings, sources, summarise
 from .archive import collect_posted, load_archive, save_digest  # noqa: F401 - save_digest: the template calls digest.save_digest
 from .config import PaperpressError, Settings, find_topic, find_topics_file, load_settings, load_topics, parse_date
-from .records import Digest, Entry, Extras
+from .records import Digest, Entry
+
 
 def list_earlier_runs(folder: Path, topic_slug: str, date: str) -> list[Path]:
     """Markers of earlier days of this topic that a parallel backfill still has in flight."""
@@ -109,7 +110,7 @@ def build_digest(
 
         extras = pdf.enrich_papers(summarised, settings, assets)
     else:
-        extras = [Extras() for _ in summarised]
+        extras = sources.make_sample_extras(summarised, sample_path, day)  # its affiliations stand in for first pages
     entries = [Entry(paper=p, extras=e) for p, e in zip(summarised, extras)]
     entries = summarise.summarise_entries(entries, chosen, settings, summariser)
     wait_for_earlier_posts(settings.pending_dir, chosen.slug, iso)  # before the trends read them

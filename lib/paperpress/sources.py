@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Iterable
@@ -11,10 +12,33 @@ from typing import Iterable
 from pydantic import ValidationError
 
 from .config import PaperpressError, Settings, Topic
-from .records import Paper, make_urls
+from .records import Affiliation, Extras, Paper, make_urls
 from .text import clean_text
 
-SEED_SAMPLE = "seed-2024-04-01.jsonl"
+EMBEDDED_SAMPLE = "metaverse-avatars.jsonl"  # the embedded archive: 37 listed days of 2024 (arXiv metadata, CC0)
+# Read as a first page's are (affiliations.parse_pdf_affiliations): marks such as "1Tsinghua University" or
+# "*Google" and edge punctuation trimmed, each name once, at most six; trends normalise them as any other.
+MAX_AFFILIATIONS = 6
+AFFILIATION_MARK = re.compile(r"^(?:\d{1,2}|[∗*†‡§¶♠♣♥♦])\s?(?=[A-Z][a-z])")
+AFFILIATION_EDGES = " ,.;:*∗†‡§¶"
+
+
+class BadField(ValueError):
+    """A sample field of the wrong shape; the message names the field."""
+
+
+def parse_sample_affiliations(value: object) -> tuple[Affiliation, ...]:
+    """A sample line's optional `affiliations`: institution names as a paper's first page gives them."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise BadField("affiliations must be a list of institution names (strings)")
+    found: dict[str, Affiliation] = {}
+    for raw in value:
+        name = AFFILIATION_MARK.sub("", clean_text(raw)).strip(AFFILIATION_EDGES)
+        if name:
+            found.setdefault(name.lower(), Affiliation(name=name, source="pdf"))
+    return tuple(found.values())[:MAX_AFFILIATIONS]
 
 
 def parse_sample_line(obj: dict) -> Paper:
@@ -35,18 +59,18 @@ def parse_sample_line(obj: dict) -> Paper:
 
 
 def open_sample(path: str | Path | None):
-    """The sample file: a JSONL path, or the embedded seed sample when empty."""
+    """The sample file: a JSONL path, or the embedded archive when empty."""
     if not path:
-        return resources.files("paperpress.data").joinpath(SEED_SAMPLE).open(encoding="utf-8")
+        return resources.files("paperpress.data").joinpath(EMBEDDED_SAMPLE).open(encoding="utf-8")
     try:
         return open(path, encoding="utf-8")
     except OSError as exc:
         raise PaperpressError(f"{path}: cannot read sample file ({exc.strerror})") from exc
 
 
-def read_sample(path: str | Path | None, day: dt.date) -> list[Paper]:
-    """Papers a sample JSONL lists on `day`, in file order, each id once."""
-    papers: dict[str, Paper] = {}
+def read_sample_day(path: str | Path | None, day: dt.date) -> dict[str, tuple[Paper, tuple[Affiliation, ...]]]:
+    """arXiv id → (paper, its affiliations) of what a sample JSONL lists on `day`, in file order, each id once."""
+    found: dict[str, tuple[Paper, tuple[Affiliation, ...]]] = {}
     with open_sample(path) as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
@@ -56,11 +80,23 @@ def read_sample(path: str | Path | None, day: dt.date) -> list[Paper]:
                 if obj.get("listed_on") != day.isoformat():
                     continue
                 paper = parse_sample_line(obj)
-            except (json.JSONDecodeError, KeyError, TypeError, ValidationError) as exc:
-                name = path or SEED_SAMPLE
-                raise PaperpressError(f"{name}: line {number}: not a sample record ({type(exc).__name__})") from exc
-            papers.setdefault(paper.arxiv_id, paper)
-    return list(papers.values())
+                affiliations = parse_sample_affiliations(obj.get("affiliations"))
+            except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValidationError, BadField) as exc:
+                detail = exc if isinstance(exc, BadField) else type(exc).__name__
+                raise PaperpressError(f"{path or EMBEDDED_SAMPLE}: line {number}: not a sample record ({detail})") from exc
+            found.setdefault(paper.arxiv_id, (paper, affiliations))
+    return found
+
+
+def read_sample(path: str | Path | None, day: dt.date) -> list[Paper]:
+    """Papers a sample JSONL lists on `day`, in file order, each id once."""
+    return [paper for paper, _ in read_sample_day(path, day).values()]
+
+
+def make_sample_extras(papers: Iterable[Paper], path: str | Path | None, day: dt.date) -> list[Extras]:
+    """Extras of offline papers: the sample's affiliations, where a live run would read the first page."""
+    listed = read_sample_day(path, day)
+    return [Extras(affiliations=listed[p.arxiv_id][1] if p.arxiv_id in listed else ()) for p in papers]
 
 
 def fetch_papers(source: str, topic: Topic, day: dt.date, settings: Settings, sample_path: str = "",

@@ -1,0 +1,47 @@
+"""The demo: every listed day of the embedded archive as an offline backfill, the trends page, the site; timed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import site
+from .archive import list_post_dates
+
+TOPIC = "metaverse-avatars"  # the topic of the embedded archive (sources.EMBEDDED_SAMPLE)
+YEAR = ("2024-01-01", "2024-12-31")  # the archive's year; backfill skips the days it lists nothing on
+
+
+def build_backfill_command(jobs: int) -> list[str]:
+    """The backfill a user would type: every day of the archive, offline, rebuilt, then the trends page."""
+    return [sys.executable, "-m", "paperpress.cli", "backfill", "--offline", "--topic", TOPIC,
+            "--from", YEAR[0], "--to", YEAR[1], "--jobs", str(jobs), "--force"]
+
+
+def run_backfill(jobs: int) -> int:
+    """Run the demo's backfill as a child process (its progress and summary go to the terminal)."""
+    child = subprocess.Popen(build_backfill_command(jobs))
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        return child.wait()  # the backfill got the same Ctrl-C: it stops its days and says so
+
+
+def run_demo(jobs: int, root: Path = Path(".")) -> int:
+    """Build the demo site in the project folder and say where it is, how many posts and how long it took.
+
+    Every day is rebuilt (--force), so the 2024-04-01 post always shows the weeks before it.
+    """
+    start = time.monotonic()
+    code = run_backfill(jobs)
+    if code != 0:
+        print(f"paperpress: error: the demo's backfill ended with exit code {code}; the site was not rendered",
+              file=sys.stderr)
+        return code
+    index = site.render_site(root)
+    posts = len(list_post_dates(root / "posts", TOPIC))
+    print(f"paperpress: demo site at {index}: {posts} posts of {TOPIC} and its trends page, "
+          f"built in {time.monotonic() - start:.0f} s")
+    return 0
