@@ -242,6 +242,8 @@ def find_pages(root: Path, section: str) -> list[Page]:
     """Find the notebook pages of a section (posts or trends), in folder order."""
     pages = []
     for path in sorted((root / section).glob("*/index.ipynb")):
+        if path.parent.name.startswith("."):
+            continue  # not a page: a folder set aside while a post was replaced (Quarto skips them too)
         notebook = nbformat.read(path, as_version=4)
         try:
             meta = read_front_matter(notebook)[0]
