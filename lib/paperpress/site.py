@@ -45,9 +45,9 @@ IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
 # pandoc's Markdown; no YAML blocks inside bodies (front matter goes in as a metadata file) and no
 # implicit figures (an output image is an image, not a caption).
 READER = "markdown-yaml_metadata_block-implicit_figures"
-# Front-matter fields Quarto reads as Markdown (pandoc parses every metadata string, raw HTML included);
-# the preview reads them the same way, so unescaped outside text shows here as it would there.
-MARKDOWN_FIELDS = ("title", "subtitle", "description", "categories")
+# Front-matter text fields Quarto reads as Markdown, as it does `categories` (pandoc parses every metadata
+# string, raw HTML included); the preview reads them the same way, so unescaped outside text shows here as there.
+TEXT_FIELDS = ("title", "subtitle", "description")
 LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # terminal colours in tracebacks
@@ -173,8 +173,7 @@ def write_preview(root: Path, site: Path) -> None:
 
 def list_fields(meta: dict[str, Any]) -> list[str]:
     """The Markdown strings of a page's front matter (title, subtitle, description, categories)."""
-    texts = [str(meta[key]) for key in ("title", "subtitle", "description") if meta.get(key)]
-    return texts + list_categories(meta)
+    return [str(meta[key]) for key in TEXT_FIELDS if meta.get(key)] + list_categories(meta)
 
 
 def render_fields(texts: Iterable[str]) -> Shown:
@@ -516,8 +515,8 @@ def page_metadata(meta: dict[str, Any], config: dict[str, str], shown: Shown) ->
 
 
 def markdown_fields(meta: dict[str, Any]) -> dict[str, Any]:
-    """The front-matter fields pandoc reads as Markdown, as Quarto does (MARKDOWN_FIELDS)."""
-    fields: dict[str, Any] = {key: str(meta[key]) for key in ("title", "subtitle", "description") if meta.get(key)}
+    """The front-matter fields pandoc reads as Markdown, as Quarto does: TEXT_FIELDS and categories."""
+    fields: dict[str, Any] = {key: str(meta[key]) for key in TEXT_FIELDS if meta.get(key)}
     fields["categories"] = list_categories(meta)
     return fields
 
