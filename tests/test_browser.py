@@ -2,10 +2,9 @@
 
 import functools
 import http.server
+import os
 import shutil
 import threading
-
-import os
 
 import pytest
 
