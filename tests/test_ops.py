@@ -171,7 +171,7 @@ def test_all_topics_exit_1_when_one_topic_fails_and_the_others_still_post(tmp_pa
                      "--template", template, "--no-trends")
     assert result.returncode == 1
     assert "RuntimeError: topic one fails" in result.stderr
-    assert sorted(p.name for p in (project / "posts").iterdir()) == ["2024-03-05-two"]  # the first failure stops nothing
+    assert sorted(p.name for p in list_posts(project)) == ["2024-03-05-two"]  # the first failure stops nothing
 
 
 def test_backfill_exit_1_when_a_day_fails(tmp_path, two_days):
@@ -180,7 +180,7 @@ def test_backfill_exit_1_when_a_day_fails(tmp_path, two_days):
     result = backfill_two_days(project, two_days, "--template", template)
     assert result.returncode == 1
     assert "2024-03-06" in result.stdout and "failed" in result.stdout and "this day fails" in result.stdout
-    assert sorted(p.name for p in (project / "posts").iterdir()) == ["2024-03-05-nerf"]
+    assert sorted(p.name for p in list_posts(project)) == ["2024-03-05-nerf"]
 
 
 MISSING_SUMMARY = """# stands for a model that answered nothing for the first paper
