@@ -185,19 +185,25 @@ HOSTILE_CAPTIONS = [
 ]
 
 
-def test_hostile_figure_captions_stay_in_their_alt_attribute():
-    figures = tuple(Figure(path=f"figures/2404.00001v1-{i}.png", alt=alt) for i, alt in enumerate(HOSTILE_CAPTIONS))
+def test_hostile_figure_captions_stay_text():
+    figures = tuple(Figure(path=f"figures/2404.00001v1-{i}.png", alt=text, caption=text)
+                    for i, text in enumerate(HOSTILE_CAPTIONS))
     block = post.render_figures(Entry(paper=paper(), extras=Extras(figures=figures)), post.LABELS["en"])
     parser = Tags()
     parser.feed(block)
     images = [attrs for tag, attrs in parser.tags if tag == "img"]
-    assert [tag for tag, _ in parser.tags] == ["details", "summary", *["img"] * len(figures)]
-    assert [a["alt"] for a in images] == [" ".join(alt.split()) for alt in HOSTILE_CAPTIONS]
+    assert [tag for tag, _ in parser.tags] == ["details", "summary", *["figure", "img", "figcaption"] * len(figures)]
+    assert [a["alt"] for a in images] == [" ".join(text.split()) for text in HOSTILE_CAPTIONS]  # in its attribute
     assert all(set(a) == {"src", "alt", "loading", "style"} for a in images)
-    # pandoc (Quarto's reader) keeps each tag whole: raw HTML only where render_figures put it
-    raw = [n["c"][1] for n in walk(ast(block)) if n.get("t") in ("RawInline", "RawBlock")]
-    assert all(r.startswith(("<details", "<summary", "</summary", "<img ", "</details")) for r in raw), raw
+    # pandoc (Quarto's reader) keeps each tag whole and reads the visible caption as plain text
+    read = ast(block)
+    raw = [n["c"][1] for n in walk(read) if n.get("t") in ("RawInline", "RawBlock")]
+    assert all(r.startswith(("<details", "</details", "<summary", "</summary", "<figure", "</figure", "<img ",
+                             "<figcaption", "</figcaption")) for r in raw), raw
     assert sum(r.startswith("<img ") for r in raw) == len(figures)
+    assert not set(node_types(read)) & (MARKUP - {"RawInline", "RawBlock"})
+    lines = pypandoc.convert_text(block, "plain", format="markdown", extra_args=["--wrap=none"]).splitlines()
+    assert lines[1:] == [" ".join(caption.split()) for caption in HOSTILE_CAPTIONS]  # each caption, as printed
 
 
 def walk(value):
