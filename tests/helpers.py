@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -31,6 +32,39 @@ def add_site_files(project: Path) -> Path:
         if (ROOT / name).is_file():
             shutil.copy(ROOT / name, project / name)
     return project
+
+
+def in_ci() -> bool:
+    """Whether the tests run in CI (.ci/run exports CI=true, as most CI services do)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def require(present: bool, what: str) -> None:
+    """A test's system dependency: skipped (saying why) when it is missing, but failed in CI, whose set-up installs it."""
+    if present:
+        return
+    if in_ci():
+        pytest.fail(f"CI=true: {what}; scripts/system-deps.sh (make install) installs it", pytrace=False)
+    pytest.skip(what)
+
+
+def system_has_cjk_font() -> bool:
+    """Whether an installed font file has Chinese glyphs, found without the code under test (charts.find_cjk_font)."""
+    from matplotlib import font_manager, ft2font
+
+    for path in font_manager.findSystemFonts():
+        try:
+            if ft2font.FT2Font(path).get_char_index(ord("中")):
+                return True
+        except (OSError, RuntimeError):
+            continue
+    return False
+
+
+def files_holding(folder: Path, secret: str) -> list[str]:
+    """Every file under folder (hidden ones and logs included, whatever the suffix) whose bytes hold secret."""
+    needle = secret.encode("utf-8")
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes())
 
 
 def run_cli(project: Path, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

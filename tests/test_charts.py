@@ -8,6 +8,7 @@ import pytest
 
 from paperpress import archive as store, charts, trends, vocab
 
+from .helpers import require, system_has_cjk_font
 from .test_trends import archive, load_trends, toy_trends  # noqa: F401  (archive is a fixture)
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -70,8 +71,9 @@ def test_methods_legend_sits_outside_the_bars(archive):  # noqa: F811
 
 
 def test_chinese_labels_render_with_a_cjk_font(archive):  # noqa: F811
-    if charts.find_cjk_font() is None:
-        pytest.skip("no CJK font installed (apt-get install fonts-wqy-microhei)")
+    # Whether a font is there is asked of the system, not of the lookup under test.
+    require(system_has_cjk_font(), "no font with Chinese glyphs installed (apt-get install fonts-wqy-microhei)")
+    assert charts.find_cjk_font() is not None, "a CJK font is installed but charts.find_cjk_font did not find it"
     t = load_trends(archive, "metaverse-avatars")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

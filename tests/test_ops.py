@@ -5,6 +5,7 @@ import signal
 import subprocess
 import time
 
+import nbformat
 import pytest
 
 from paperpress import archive as store, digest
@@ -134,3 +135,70 @@ def test_doctor_never_shows_the_key(tmp_path):
     (project / "topics.yml").write_text("topics: [")
     broken = run_cli(project, "doctor")
     assert broken.returncode == 1 and "not valid YAML" in broken.stdout
+
+
+# --- exit codes of runs over several topics or days (publish.EXIT_*; `paperpress --help` lists them) ---------
+
+
+def template_with(project, code: str) -> str:
+    """The post template with one more cell after the digest is built (a test's stand-in for a failure)."""
+    nb = nbformat.read(project / "notebooks" / "digest.ipynb", as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell(code))
+    nbformat.write(nb, project / "notebooks" / "test.ipynb")
+    return "notebooks/test.ipynb"
+
+
+@pytest.fixture(scope="module")
+def two_days(tmp_path_factory):
+    """Two weekdays of papers (both arXiv mailing days)."""
+    return write_jsonl(tmp_path_factory.mktemp("two-days") / "days.jsonl", [
+        record("2024-03-05", "2403.00011", "v1", "Alpha"), record("2024-03-05", "2403.00012", "v1", "Beta"),
+        record("2024-03-06", "2403.00013", "v1", "Gamma")])
+
+
+def backfill_two_days(project, sample, *extra):
+    """`paperpress backfill` of the two days, without the trends page."""
+    return run_cli(project, "backfill", "--topic", "nerf", "--offline", "--sample", str(sample),
+                   "--from", "2024-03-05", "--to", "2024-03-06", "--jobs", "2", "--no-trends", *extra)
+
+
+def test_all_topics_exit_1_when_one_topic_fails_and_the_others_still_post(tmp_path, two_days):
+    project = make_project(tmp_path)
+    (project / "topics.yml").write_text(
+        "topics:\n  - {slug: one, name: One, query: ti:one}\n  - {slug: two, name: Two, query: ti:two}\n")
+    template = template_with(project, 'if topic == "one":\n    raise RuntimeError("topic one fails")')
+    result = run_cli(project, "run", "--all-topics", "--offline", "--sample", str(two_days), "--date", "2024-03-05",
+                     "--template", template, "--no-trends")
+    assert result.returncode == 1
+    assert "RuntimeError: topic one fails" in result.stderr
+    assert sorted(p.name for p in list_posts(project)) == ["2024-03-05-two"]  # the first failure stops nothing
+
+
+def test_backfill_exit_1_when_a_day_fails(tmp_path, two_days):
+    project = make_project(tmp_path)
+    template = template_with(project, 'if date == "2024-03-06":\n    raise RuntimeError("this day fails")')
+    result = backfill_two_days(project, two_days, "--template", template)
+    assert result.returncode == 1
+    assert "2024-03-06" in result.stdout and "failed" in result.stdout and "this day fails" in result.stdout
+    assert sorted(p.name for p in list_posts(project)) == ["2024-03-05-nerf"]
+
+
+MISSING_SUMMARY = """# stands for a model that answered nothing for the first paper
+d = d.model_copy(update={"entries": (d.entries[0].model_copy(update={"summary": None, "summary_note": "blocked"}),
+                                     *d.entries[1:])})"""
+
+
+def test_backfill_exit_3_when_summaries_are_missing_then_force_rebuilds(tmp_path, two_days):
+    project = make_project(tmp_path)
+    partial = backfill_two_days(project, two_days, "--template", template_with(project, MISSING_SUMMARY))
+    assert partial.returncode == 3, partial.stdout + partial.stderr
+    assert "partial" in partial.stdout and "some summaries unavailable" in partial.stdout
+    assert store.read_digest(project / "posts" / "2024-03-05-nerf").entries[0].summary is None
+    again = backfill_two_days(project, two_days)  # posted days are kept, partial or not
+    assert again.returncode == 0 and "skipped" in again.stdout
+    assert store.read_digest(project / "posts" / "2024-03-05-nerf").entries[0].summary is None
+    forced = backfill_two_days(project, two_days, "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert "skipped" not in forced.stdout
+    for day in ("2024-03-05", "2024-03-06"):
+        assert all(e.summary for e in store.read_digest(project / "posts" / f"{day}-nerf").entries)

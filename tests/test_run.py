@@ -53,6 +53,13 @@ def test_front_matter_is_cell_zero(demo):
     assert matter["keywords"][0] == "元宇宙/虚拟人" and len(matter["keywords"]) > 3
 
 
+def test_clean_demo_run_prints_no_warning(demo):
+    _project, result = demo
+    # The kernel's warnings (a missing glyph, a pandas FutureWarning) are moved out of the post and passed
+    # on to stderr, and its own chatter goes to .paperpress/kernel.log: a clean run leaves stderr empty.
+    assert result.stderr == ""
+
+
 def test_post_is_clean(demo):
     project, _ = demo
     nb = read_post(project / POST)
@@ -142,6 +149,21 @@ def test_trends_page_in_the_posts_kernel_matches_a_fresh_one(demo):
     result = run_cli(project, "trends", "--topic", "metaverse-avatars")  # a kernel of its own
     assert result.returncode == 0, result.stderr
     assert tree_bytes(project / "trends") == shared
+
+
+def test_rerun_with_changed_input_replaces_the_post(tmp_path):
+    project = make_project(tmp_path)
+    post = project / "posts" / "2024-05-02-nerf"
+    for title in ("Alpha radiance fields for avatars", "Beta radiance fields for avatars"):
+        sample = write_jsonl(tmp_path / "day.jsonl", [{
+            "listed_on": "2024-05-02", "arxiv_id": "2405.00001", "version": "v1", "title": title,
+            "authors": ["A. Author"], "abstract": f"We propose {title}, a NeRF method.", "comment": None}])
+        result = run_cli(project, "run", "--offline", "--sample", str(sample), "--topic", "nerf", "--date", "2024-05-02",
+                         "--no-trends")
+        assert result.returncode == 0, result.stderr
+    assert "Beta radiance" in (post / "index.ipynb").read_text(encoding="utf-8")
+    assert not [name for name, data in tree_bytes(post).items() if b"Alpha" in data]  # nothing of the first run
+    assert [p.name for p in (project / "posts").iterdir() if not p.name.startswith("_")] == [post.name]
 
 
 def test_failing_cell_leaves_the_old_post(demo, tmp_path):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
-import re
+import html
 import io
 import logging
+import re
 import shutil
 import stat
 from html.parser import HTMLParser
@@ -20,6 +21,7 @@ from PIL import Image
 
 from paperpress import site
 from paperpress.config import PaperpressError
+from paperpress.text import escape_md
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("_quarto.yml", "index.qmd", "about.qmd", "topics.qmd", "posts/_metadata.yml")
@@ -115,9 +117,9 @@ def write_new_post(folder: Path) -> None:
 
 
 def write_old_post(folder: Path) -> None:
-    """The older post: a title to escape, one Markdown cell."""
+    """The older post: an outside title, escaped as our front matter holds it; one Markdown cell."""
     cells = [  # an unquoted date-time, as in the seed post, is a datetime for YAML
-        new_raw_cell(f"---\ntitle: \"{OLD_TITLE}\"\ndate: 2024-03-31 13:22:12\n"
+        new_raw_cell(f"---\ntitle: \"{escape_md(OLD_TITLE)}\"\ndate: 2024-03-31 13:22:12\n"
                      "categories: [Talking Head Generation]\ndescription: Talking head papers\n---"),
         new_markdown_cell("## Papers\n\nOne paper."),
     ]
@@ -335,3 +337,47 @@ def test_listing_thumbnail_takes_image_alt_as_is(tmp_path):
     site.render_site(root, quarto=None)
     assert dict(parse(root / "_site" / "index.html").srcs)[f"posts/{NEW}/charts/cover.png"] == \
         "Keywords: a_b (2), <x> & y (1)"
+
+
+def write_post(root: Path, name: str, matter: dict) -> None:
+    """A post folder whose cell 0 is the front matter as `paperpress run` writes it."""
+    from paperpress.publish import dump_front_matter
+
+    (root / "posts" / name).mkdir(parents=True)
+    cells = [new_raw_cell(dump_front_matter(matter)), new_markdown_cell("Body.")]
+    nbformat.write(new_notebook(cells=cells), root / "posts" / name / "index.ipynb")
+
+
+def test_preview_reads_front_matter_as_markdown_like_quarto(tmp_path):
+    """Unescaped front matter is Markdown with raw HTML, here as in Quarto: the preview catches what Quarto would show."""
+    root = tmp_path
+    write_post(root, "2024-04-02-raw", {"title": "Raw *emphasis* <b>bold</b>", "date": "2024-04-02",
+                                       "description": "Desc <i>tag</i> $x$", "categories": ["Cat _one_"]})
+    site.render_site(root, quarto=None)
+    page = (root / "_site" / "posts" / "2024-04-02-raw" / "index.html").read_text(encoding="utf-8")
+    assert '<h1 class="title">Raw <em>emphasis</em> <b>bold</b></h1>' in page
+    assert "<i>tag</i>" in page and "<title>Raw emphasis bold – paperpress</title>" in page
+    home = (root / "_site" / "index.html").read_text(encoding="utf-8")
+    assert "Raw <em>emphasis</em> <b>bold</b></a></h3>" in home and "Cat <em>one</em></a>" in home
+
+
+@pytest.mark.parametrize("title", ["Splat <img src=x onerror=alert(7)> Attack", "Avatars <script>alert(1)</script>",
+                                   "*Bold* and _under_ $x$ [l](javascript:alert(1)) -- done"])
+def test_post_front_matter_shows_the_literal_title_on_every_page(tmp_path, title):
+    from paperpress import post
+    from paperpress.records import Digest, Entry, Paper
+
+    paper = Paper(arxiv_id="2404.00001", version="v1", title=title, authors=("A",), abstract="x")
+    digest = Digest(date="2024-04-02", topic_slug="t", topic_name=f"T {title}", language="en", source="sample",
+                    summariser="offline", entries=(Entry(paper=paper),))
+    write_post(tmp_path, "2024-04-02-t", post.build_front_matter(digest, None))
+    site.render_site(tmp_path, quarto=None)
+    shown = html.escape(title, quote=False)
+    for path in ("index.html", "topics.html", "posts/2024-04-02-t/index.html"):
+        page = tmp_path / "_site" / path
+        text = page.read_text(encoding="utf-8")
+        assert f"T {shown}" in text, path
+        assert parse(page).scripts == 0 and "<img src=x" not in text and "<em>" not in text and "href=\"javascript" not in text
+    page = (tmp_path / "_site" / "posts" / "2024-04-02-t" / "index.html").read_text(encoding="utf-8")
+    assert f"<title>T {shown} · 2024-04-02 – paperpress</title>" in page
+    assert f'<meta name="description" content="New arXiv papers on T {html.escape(title)}, 2024-04-02: ' in page

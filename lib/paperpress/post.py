@@ -190,23 +190,28 @@ def render_footer(digest: Digest) -> str:
 
 
 def build_front_matter(digest: Digest, image: str | None, image_alt: str = "") -> dict:
-    """Quarto front matter of a post: title, date, categories, description, image (and its alt), keywords, lang."""
+    """Quarto front matter of a post: title, date, categories, description, image (and its alt), keywords, lang.
+
+    Quarto (through pandoc) reads front-matter strings as Markdown, raw HTML included: each string that
+    carries a topic name, an arXiv title, a keyword or a tag is escaped text (image-alt: see plain_alt).
+    """
+    name = escape_md(digest.topic_name)
     first = digest.entries[0].paper.title if digest.entries else ""
     if digest.language == "zh":
-        description = f"{digest.topic_name} 方向最新论文已更新，请持续关注 Update in {digest.date}"
+        description = f"{name} 方向最新论文已更新，请持续关注 Update in {digest.date}"
     else:
-        description = f"New arXiv papers on {digest.topic_name}, {digest.date}"
+        description = f"New arXiv papers on {name}, {digest.date}"
     if first:
         more = len(digest.entries) + len(digest.listed) - 1
-        description += f": {first}" + (f" (+{more})" if more else "")
+        description += f": {escape_md(first)}" + (f" (+{more})" if more else "")
     methods = trends.method_table(digest)["method"].tolist()[:3]
     keywords = trends.keyword_table(digest, top=8)["keyword"].tolist()
     matter = {
-        "title": f"{digest.topic_name} · {digest.date}",
+        "title": f"{name} · {digest.date}",
         "date": digest.date,
-        "categories": [digest.topic_name, *methods],
+        "categories": [name, *map(escape_md, methods)],
         "description": description,
-        "keywords": [digest.topic_name, *keywords],
+        "keywords": [name, *map(escape_md, keywords)],
         "lang": "zh-Hans" if digest.language == "zh" else "en",
     }
     if image:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -135,10 +138,49 @@ def finalise_notebook(nb, matter: dict, output_path: str) -> list[str]:
     return warnings
 
 
+RENAME_EXCHANGE = 2  # linux/fs.h: renameat2 swaps two paths in one step
+AT_FDCWD = -100
+
+
+def exchange_folders(a: Path, b: Path) -> bool:
+    """Swap two folders in one atomic step (Linux renameat2); False where the system or file system cannot."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None) if sys.platform == "linux" else None
+    if renameat2 is None:
+        return False
+    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):  # an old kernel or a file system without it
+        return False
+    raise OSError(code, os.strerror(code), str(a), None, str(b))
+
+
+def aside_name(final: Path) -> Path:
+    """Where the fallback of publish_folder keeps the old folder while the new one moves in."""
+    return final.with_name(f".{final.name}.old")
+
+
+def restore_folder(final: Path) -> None:
+    """Put back an old folder that a publish killed between its two renames left aside (final missing)."""
+    old = aside_name(final)
+    if old.is_dir() and not final.exists():
+        old.rename(final)
+
+
 def publish_folder(staging: Path, final: Path) -> None:
-    """Move the finished folder into place, replacing an older one of the same name."""
-    old = final.with_name(f".{final.name}.old")
+    """Move the finished folder into place, replacing an older one of the same name: final is always old or new, whole.
+
+    Where renameat2 can, staging and final swap in one step and the old folder, now in staging, is
+    removed: a kill at any moment leaves the old post or the new one in place. Elsewhere final moves
+    aside to .<name>.old, then staging moves in: a kill between the two renames leaves the old post
+    whole in .<name>.old, and the next publish of that name puts it back before anything else.
+    """
+    restore_folder(final)
+    old = aside_name(final)
     shutil.rmtree(old, ignore_errors=True)
+    if final.exists() and exchange_folders(staging, final):
+        shutil.rmtree(staging)  # the old folder
+        return
     if final.exists():
         final.rename(old)
     staging.rename(final)

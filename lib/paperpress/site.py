@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -41,13 +42,24 @@ SECTIONS = ("posts", "trends")
 SKIPPED_FILES = {"index.ipynb", "digest.json"}
 FIGURE_DIR = "index_files/figure-html"  # where Quarto puts a notebook's figures
 IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
-# pandoc's Markdown; no YAML blocks inside bodies (front matter is passed as metadata strings,
-# which pandoc escapes) and no implicit figures (an output image is an image, not a caption).
+# pandoc's Markdown; no YAML blocks inside bodies (front matter goes in as a metadata file) and no
+# implicit figures (an output image is an image, not a caption).
 READER = "markdown-yaml_metadata_block-implicit_figures"
+# Front-matter text fields Quarto reads as Markdown, as it does `categories` (pandoc parses every metadata
+# string, raw HTML included); the preview reads them the same way, so unescaped outside text shows here as there.
+TEXT_FIELDS = ("title", "subtitle", "description")
 LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # terminal colours in tracebacks
 SHORTCODE = re.compile(r"\{\{<.*?>\}\}", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Front-matter strings as the site shows them: Markdown read by pandoc, as HTML and as plain text."""
+
+    html: dict[str, str] = field(default_factory=dict)
+    plain: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,11 +79,6 @@ class Page:
     def date(self) -> str:
         """The front-matter date as text ('' if none)."""
         return format_date(self.meta.get("date"))
-
-    @property
-    def title(self) -> str:
-        """The front-matter title, else the folder name."""
-        return str(self.meta.get("title") or self.folder.name)
 
 
 def render_site(root: Path, quarto: str | None = "quarto") -> Path:
@@ -146,19 +153,53 @@ def write_preview(root: Path, site: Path) -> None:
     """Write every page of the preview into site."""
     config = read_config(root)
     pages = [page for section in SECTIONS for page in find_pages(root, section)]
+    qmds = {name: read_qmd(root / f"{name}.qmd")[0] for name in ("index", "topics", "about", "trends")}
+    shown = render_fields([config["description"], *[t for m in [p.meta for p in pages] + list(qmds.values())
+                                                     for t in list_fields(m)]])
     libs = site / "site_libs"
     libs.mkdir()
     (libs / "preview.css").write_bytes(read_data("preview.css").encode("utf-8"))
     project = read_yaml(root / "_quarto.yml")
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda page: write_notebook_page(page, site, config, toc_depth(project, page)), pages))
+        list(pool.map(lambda page: write_notebook_page(page, site, config, shown, toc_depth(project, page)), pages))
     posts = sort_pages([p for p in pages if p.section == "posts"])
     trends = sort_pages([p for p in pages if p.section == "trends"])
-    write_qmd_page(root / "index.qmd", site / "index.html", config, render_listing(posts))
-    write_qmd_page(root / "topics.qmd", site / "topics.html", config, render_topics(posts, trends))
-    write_qmd_page(root / "about.qmd", site / "about.html", config, "")
-    trends_list = render_listing(trends) if trends else '<p class="listing-empty">No trends pages yet.</p>'
-    write_qmd_page(root / "trends.qmd", site / "trends.html", config, trends_list)
+    write_qmd_page(root / "index.qmd", site / "index.html", config, shown, render_listing(posts, shown))
+    write_qmd_page(root / "topics.qmd", site / "topics.html", config, shown, render_topics(posts, trends, shown))
+    write_qmd_page(root / "about.qmd", site / "about.html", config, shown, "")
+    trends_list = render_listing(trends, shown) if trends else '<p class="listing-empty">No trends pages yet.</p>'
+    write_qmd_page(root / "trends.qmd", site / "trends.html", config, shown, trends_list)
+
+
+def list_fields(meta: dict[str, Any]) -> list[str]:
+    """The Markdown strings of a page's front matter (title, subtitle, description, categories)."""
+    return [str(meta[key]) for key in TEXT_FIELDS if meta.get(key)] + list_categories(meta)
+
+
+def render_fields(texts: Iterable[str]) -> Shown:
+    """Read front-matter strings as Quarto does (pandoc Markdown): each as HTML and as plain text, one pandoc call each."""
+    unique = sorted({t for t in texts if t})
+    if not unique:
+        return Shown()
+    return Shown(dict(zip(unique, convert_fields(unique, "html5"))), dict(zip(unique, convert_fields(unique, "plain"))))
+
+
+def convert_fields(texts: list[str], to: str) -> list[str]:
+    """Convert metadata strings with pandoc (as a metadata file: strings are Markdown there) into `to`."""
+    separator = f"@@paperpress-{secrets.token_hex(8)}@@"  # no text can hold a token it never saw
+    with tempfile.TemporaryDirectory(prefix="paperpress-fields-") as folder:
+        template, meta = Path(folder) / "fields.tpl", Path(folder) / "fields.json"
+        template.write_text(f"$for(items)$$items$$sep$\n{separator}\n$endfor$\n", encoding="utf-8")
+        meta.write_text(json.dumps({"items": texts, "pagetitle": "fields"}), encoding="utf-8")
+        command = [pypandoc.get_pandoc_path(), "--from=markdown", f"--to={to}", "--standalone", "--wrap=none",
+                   f"--template={template}", f"--metadata-file={meta}"]
+        done = subprocess.run(command, input=b"", capture_output=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"pandoc failed ({done.returncode}): {done.stderr.decode('utf-8', 'replace').strip()}")
+    parts = [part.strip() for part in done.stdout.decode("utf-8").split(f"\n{separator}\n")]
+    if len(parts) != len(texts):
+        raise RuntimeError(f"pandoc gave {len(parts)} fields for {len(texts)}")
+    return parts
 
 
 def read_config(root: Path) -> dict[str, str]:
@@ -200,6 +241,8 @@ def find_pages(root: Path, section: str) -> list[Page]:
     """Find the notebook pages of a section (posts or trends), in folder order."""
     pages = []
     for path in sorted((root / section).glob("*/index.ipynb")):
+        if path.parent.name.startswith("."):
+            continue  # not a page: a folder set aside while a post was replaced (Quarto skips them too)
         notebook = nbformat.read(path, as_version=4)
         try:
             meta = read_front_matter(notebook)[0]
@@ -254,6 +297,11 @@ def parse_yaml_block(text: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def read_qmd(path: Path) -> tuple[dict[str, Any], str]:
+    """The front matter and body of a .qmd file (empty when it is missing)."""
+    return split_qmd(path.read_text(encoding="utf-8")) if path.exists() else ({}, "")
+
+
 def split_qmd(text: str) -> tuple[dict[str, Any], str]:
     """Split a .qmd file into its front matter and its Markdown body."""
     lines = text.splitlines()
@@ -264,13 +312,14 @@ def split_qmd(text: str) -> tuple[dict[str, Any], str]:
     return {}, text
 
 
-def write_notebook_page(page: Page, site: Path, config: dict[str, str], toc: int = 0) -> None:
+def write_notebook_page(page: Page, site: Path, config: dict[str, str], shown: Shown, toc: int = 0) -> None:
     """Convert one post or trends notebook into site/<section>/<folder>/index.html (toc: its TOC depth)."""
     out_dir = site / page.section / page.folder.name
     copy_page_files(page.folder, out_dir)
     notebook = nbformat.read(page.folder / "index.ipynb", as_version=4)
     markdown = convert_notebook(notebook, out_dir)
-    body = run_pandoc(markdown, page_metadata(page.meta, config), page_variables(page.meta, config, "../../"), toc)
+    body = run_pandoc(markdown, page_metadata(page.meta, config, shown), page_variables(page.meta, config, "../../", shown),
+                      toc, fields=markdown_fields(page.meta))
     (out_dir / "index.html").write_text(body, encoding="utf-8")
 
 
@@ -453,29 +502,32 @@ def fence(text: str, info: str) -> str:
     return f"{ticks}{info}\n{text.rstrip()}\n{ticks}"
 
 
-def page_metadata(meta: dict[str, Any], config: dict[str, str]) -> dict[str, Any]:
-    """Front-matter fields passed to pandoc as metadata strings (pandoc escapes them)."""
-    title = str(meta.get("title") or "")
+def page_metadata(meta: dict[str, Any], config: dict[str, str], shown: Shown) -> dict[str, Any]:
+    """Our own fields, passed to pandoc as literal metadata strings (pandoc escapes them)."""
+    title = shown.plain.get(str(meta.get("title") or ""), "")
     result: dict[str, Any] = {
         "pagetitle": f"{title} – {config['site-title']}" if title and title != config["site-title"] else config["site-title"],
         "site-title": config["site-title"],
     }
-    for key in ("title", "subtitle", "description"):
-        if meta.get(key):
-            result[key] = str(meta[key])
     if meta.get("date"):
         result["date"] = format_date(meta["date"])
-    result["categories"] = list_categories(meta)
     return result
 
 
-def page_variables(meta: dict[str, Any], config: dict[str, str], root: str) -> dict[str, str]:
+def markdown_fields(meta: dict[str, Any]) -> dict[str, Any]:
+    """The front-matter fields pandoc reads as Markdown, as Quarto does: TEXT_FIELDS and categories."""
+    fields: dict[str, Any] = {key: str(meta[key]) for key in TEXT_FIELDS if meta.get(key)}
+    fields["categories"] = list_categories(meta)
+    return fields
+
+
+def page_variables(meta: dict[str, Any], config: dict[str, str], root: str, shown: Shown) -> dict[str, str]:
     """Template variables (inserted verbatim, so escaped or validated here)."""
     variables = {"root": root, "generator": GENERATOR, "lang": clean_lang(meta.get("lang") or config["lang"])}
     date = format_date(meta.get("date"))
     if ISO_DATE.match(date):
         variables["date-iso"] = date[:10]
-    description = str(meta.get("description") or config["description"])
+    description = shown.plain.get(str(meta.get("description") or config["description"]), "")
     if description:
         variables["description-attr"] = html.escape(" ".join(description.split()))
     return variables
@@ -487,8 +539,13 @@ def list_categories(meta: dict[str, Any]) -> list[str]:
     return [str(c) for c in (value if isinstance(value, list) else [value]) if str(c).strip()]
 
 
-def run_pandoc(markdown: str, metadata: dict[str, Any], variables: dict[str, str], toc: int = 0) -> str:
-    """Convert Markdown to a standalone HTML page with the preview template (toc: the TOC's depth, 0 for none)."""
+def run_pandoc(markdown: str, metadata: dict[str, Any], variables: dict[str, str], toc: int = 0,
+               fields: dict[str, Any] | None = None) -> str:
+    """Convert Markdown to a standalone HTML page with the preview template (toc: the TOC's depth, 0 for none).
+
+    metadata holds literal strings; fields (front matter) go in a metadata file, where pandoc reads
+    strings as Markdown, as Quarto does.
+    """
     filters = resources.files("paperpress").joinpath("data", "preview-filter.lua")
     args = ["--standalone", f"--template={template_path()}", "--wrap=none", f"--lua-filter={filters}"]
     if toc:
@@ -497,8 +554,11 @@ def run_pandoc(markdown: str, metadata: dict[str, Any], variables: dict[str, str
         values = value if isinstance(value, list) else [value]
         args += [f"--metadata={key}={item}" for item in values]
     args += [f"--variable={key}={value}" for key, value in variables.items()]
-    command = [pypandoc.get_pandoc_path(), f"--from={READER}", "--to=html5", *args]
-    done = subprocess.run(command, input=markdown.encode("utf-8"), capture_output=True, check=False)
+    with tempfile.TemporaryDirectory(prefix="paperpress-page-") as folder:
+        meta = Path(folder) / "front-matter.json"
+        meta.write_text(json.dumps(fields or {}, ensure_ascii=False), encoding="utf-8")
+        command = [pypandoc.get_pandoc_path(), f"--from={READER}", "--to=html5", f"--metadata-file={meta}", *args]
+        done = subprocess.run(command, input=markdown.encode("utf-8"), capture_output=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"pandoc failed ({done.returncode}): {done.stderr.decode('utf-8', 'replace').strip()}")
     return done.stdout.decode("utf-8")
@@ -509,39 +569,49 @@ def template_path() -> str:
     return str(resources.files("paperpress").joinpath("data", "preview-template.html"))
 
 
-def write_qmd_page(source: Path, target: Path, config: dict[str, str], extra_html: str) -> None:
+def write_qmd_page(source: Path, target: Path, config: dict[str, str], shown: Shown, extra_html: str) -> None:
     """Render a .qmd page (its Markdown body, Quarto shortcodes removed) plus generated HTML."""
-    meta, body = split_qmd(source.read_text(encoding="utf-8")) if source.exists() else ({}, "")
+    meta, body = read_qmd(source)
     markdown = SHORTCODE.sub("", body).strip()
     if extra_html:
         markdown += "\n\n" + fence(extra_html, "{=html}")
     page_meta = {k: v for k, v in meta.items() if k in ("title", "subtitle", "description", "lang")}
-    html_page = run_pandoc(markdown + "\n", page_metadata(page_meta, config), page_variables(page_meta, config, ""))
+    html_page = run_pandoc(markdown + "\n", page_metadata(page_meta, config, shown),
+                           page_variables(page_meta, config, "", shown), fields=markdown_fields(page_meta))
     target.write_text(html_page, encoding="utf-8")
 
 
-def render_listing(pages: list[Page]) -> str:
+def render_listing(pages: list[Page], shown: Shown) -> str:
     """HTML of the home listing: one item per post, newest first."""
     if not pages:
         return '<p class="listing-empty">No posts yet.</p>'
-    return '<div class="listing">\n' + "\n".join(render_listing_item(page) for page in pages) + "\n</div>"
+    return '<div class="listing">\n' + "\n".join(render_listing_item(page, shown) for page in pages) + "\n</div>"
 
 
-def render_listing_item(page: Page) -> str:
-    """HTML of one listing item: image, title link, date, categories, description."""
+def show_title(page: Page, shown: Shown) -> str:
+    """A page's title as HTML: its front-matter title read as Markdown, else its folder name as text."""
+    # Quarto's listing puts title, description and categories unescaped into Markdown (item-default.ejs.md:
+    # `<%= item.title %>`, lodash's raw interpolation) that its markdown pipeline renders with pandoc
+    # (website-listing-template.ts, templateMarkdownHandler): the same reading as the page's own title.
+    title = str(page.meta.get("title") or "")
+    return shown.html[title] if title else html.escape(page.folder.name)
+
+
+def render_listing_item(page: Page, shown: Shown) -> str:
+    """HTML of one listing item: image, title link, date, categories, description (front matter read as Markdown)."""
     href = html.escape(page.href)
     parts = ['<article class="listing-item">']
     image = find_listing_image(page)
     if image:  # Quarto's listing writes image-alt as it is, attribute-encoded (website-listing-template.ts, img)
         alt = html.escape(" ".join(str(page.meta.get("image-alt") or "").split()))
         parts.append(f'<a href="{href}"><img src="{html.escape(image)}" alt="{alt}"></a>')
-    parts.append(f'<h3 class="listing-title"><a href="{href}">{html.escape(page.title)}</a></h3>')
+    parts.append(f'<h3 class="listing-title"><a href="{href}">{show_title(page, shown)}</a></h3>')
     meta = [html.escape(page.date)] if page.date else []
-    meta += [render_category_link(c) for c in list_categories(page.meta)]
+    meta += [render_category_link(c, shown) for c in list_categories(page.meta)]
     if meta:
         parts.append(f'<p class="listing-meta">{" · ".join(meta)}</p>')
     if page.meta.get("description"):
-        parts.append(f'<p class="listing-description">{html.escape(str(page.meta["description"]))}</p>')
+        parts.append(f'<div class="listing-description">{shown.html[str(page.meta["description"])]}</div>')
     parts.append("</article>")
     return "\n".join(parts)
 
@@ -562,35 +632,35 @@ def category_id(category: str) -> str:
     return "category-" + "-".join(category.split())
 
 
-def render_category_link(category: str) -> str:
+def render_category_link(category: str, shown: Shown) -> str:
     """A category as a link to its section of the topics page."""
     href = "topics.html#" + quote(category_id(category), safe="")
-    return f'<a class="category" href="{html.escape(href)}">{html.escape(category)}</a>'
+    return f'<a class="category" href="{html.escape(href)}">{shown.html[category]}</a>'
 
 
-def render_topics(posts: list[Page], trends: list[Page]) -> str:
+def render_topics(posts: list[Page], trends: list[Page], shown: Shown) -> str:
     """HTML of the topics page: posts grouped by category (newest first), then trends pages."""
     categories = sorted({c for page in posts for c in list_categories(page.meta)})
-    sections = [render_category(c, [p for p in posts if c in list_categories(p.meta)]) for c in categories]
+    sections = [render_category(c, [p for p in posts if c in list_categories(p.meta)], shown) for c in categories]
     if not sections:
         sections.append('<p class="listing-empty">No posts yet.</p>')
     if trends:
-        sections.append(render_category_section("trends", "Trends", trends))
+        sections.append(render_category_section("trends", "Trends", trends, shown))
     return "\n".join(sections)
 
 
-def render_category(category: str, pages: list[Page]) -> str:
+def render_category(category: str, pages: list[Page], shown: Shown) -> str:
     """One category's section of the topics page."""
-    return render_category_section(category_id(category), category, pages)
+    return render_category_section(category_id(category), shown.html[category], pages, shown)
 
 
-def render_category_section(anchor: str, heading: str, pages: list[Page]) -> str:
-    """A heading and a date/title table of pages."""
+def render_category_section(anchor: str, heading: str, pages: list[Page], shown: Shown) -> str:
+    """A heading (HTML) and a date/title table of pages."""
     rows = "\n".join(
-        f'<tr><td>{html.escape(p.date)}</td><td><a href="{html.escape(p.href)}">{html.escape(p.title)}</a></td></tr>'
+        f'<tr><td>{html.escape(p.date)}</td><td><a href="{html.escape(p.href)}">{show_title(p, shown)}</a></td></tr>'
         for p in pages
     )
     return (
-        f'<section class="topic" id="{html.escape(anchor)}">\n<h2>{html.escape(heading)}</h2>\n'
+        f'<section class="topic" id="{html.escape(anchor)}">\n<h2>{heading}</h2>\n'
         f"<table>\n<thead><tr><th>Date</th><th>Title</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n</section>"
     )

@@ -7,8 +7,12 @@ import re
 
 # Pandoc/CommonMark markup characters anywhere in a line; a backslash makes each literal.
 MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#!|$~^@])")
-# Markup that only counts at the start of a block: list markers, quotes, definitions.
-MD_LEADING = re.compile(r"^(\d*)([-+:.)])(?=\s|$)")  # ">" is an entity by then
+# Markup that only counts at the start of a block (">" is an entity by then): a leading "-", "+" or ":"
+# (bullets, rules "---", div fences ":::", definitions) and the delimiter of an ordered-list marker,
+# pandoc's fancy ones included: "1." "1)" "(1)" "a." "(iv)" (fancy_lists, on in pandoc and Quarto Markdown).
+MD_LEADING = re.compile(r"^([-+:])|^(\(?(?:\d+|[A-Za-z]|[ivxlcdmIVXLCDM]+)?)([.)])(?=\s|$)")
+# A hyphen after a hyphen: pandoc's (and Quarto's) smart punctuation makes "--" an en dash, "---" an em dash.
+DASH_RUN = re.compile(r"(?<=-)-")
 URL = re.compile(r"https?://[^\s{}<>\"'\\]+")
 CODE_HOSTS = re.compile(r"github\.com|gitlab\.com|huggingface\.co|github\.io")
 # What means something inside a pandoc attribute value: its quote, the escape character, and "&", which
@@ -25,8 +29,15 @@ def clean_text(text: str | None) -> str:
 
 def escape_md(text: str | None) -> str:
     """Outside text as literal Markdown: one line, markup escaped, no raw HTML."""
-    flat = MD_SPECIAL.sub(r"\\\1", " ".join((text or "").split()))
-    return html.escape(MD_LEADING.sub(r"\1\\\2", flat), quote=False)
+    flat = DASH_RUN.sub(r"\\-", MD_SPECIAL.sub(r"\\\1", " ".join((text or "").split())))
+    return html.escape(MD_LEADING.sub(escape_leading, flat), quote=False)
+
+
+def escape_leading(match: re.Match) -> str:
+    """A backslash before the block markup MD_LEADING found."""
+    if match.group(1):
+        return "\\" + match.group(1)
+    return f"{match.group(2)}\\{match.group(3)}"
 
 
 def quote_attribute(text: str | None) -> str:

@@ -214,13 +214,16 @@ def show_keywords(t: Trends, output_dir: str = "") -> None:
 
 
 def build_front_matter(t: Trends, image: str | None) -> dict:
-    """Front matter of a trends page: title, date of the latest post, description, lang, image (and its alt)."""
+    """Front matter of a trends page: title, date of the latest post, description, lang, image (and its alt).
+
+    Quarto reads front-matter strings as Markdown: the topic's name goes in as escaped text.
+    """
     words = words_of(t)
-    first, last = t.post_dates[0], t.end
+    first, last, name = t.post_dates[0], t.end, escape_md(t.topic_name)
     matter = {
-        "title": words["title"].format(name=t.topic_name),
+        "title": words["title"].format(name=name),
         "date": last,
-        "description": words["description"].format(posts=len(t.post_dates), name=t.topic_name, first=first, last=last),
+        "description": words["description"].format(posts=len(t.post_dates), name=name, first=first, last=last),
         "lang": "zh-Hans" if t.language == "zh" else "en",
         "echo": False,  # trends/ has no _metadata.yml: Quarto must not show the code cells
         "toc": True,
