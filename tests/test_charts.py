@@ -9,7 +9,7 @@ import pytest
 from paperpress import archive as store, charts, trends, vocab
 
 from .helpers import require, system_has_cjk_font
-from .test_trends import archive, load_trends, toy_trends  # noqa: F401  (archive is a fixture)
+from .test_trends import archive, load_trends, planted_trends, toy_trends  # noqa: F401  (archive is a fixture)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -30,11 +30,8 @@ def test_trend_charts_have_the_expected_series(archive, slug, tmp_path):  # noqa
     assert is_png(papers) and papers.series == ("papers",) and "2024-01 – 2024-12" in papers.alt
     keywords = charts.plot_keyword_trend(t)
     assert is_png(keywords) and keywords.series == tuple(trends.count_terms(t, "keyword").index[:10])
-    rising = charts.plot_rising(t)
-    expected = [*trends.rising_terms(t, top=8)["term"], *reversed(list(trends.fading_terms(t, top=8)["term"]))]
-    assert is_png(rising) and list(rising.series) == expected and len(expected) > 4
-    for term in expected[:2]:
-        assert term in rising.alt
+    rising = charts.plot_rising(t)  # the samples' windows hold no significant change
+    assert is_png(rising) and rising.series == () and rising.alt.endswith(charts.LABELS[t.language]["no_change"])
 
 
 def test_alt_text_carries_the_numbers():
@@ -42,8 +39,24 @@ def test_alt_text_carries_the_numbers():
     chart = charts.plot_families(t, recent=True)
     assert chart.series == ("representation",)
     assert "representation: 3, 2" in chart.alt and "2024-03-11 – 2024-03-18" in chart.alt
-    rising = charts.plot_rising(t)
-    assert "3d gaussian splatting +60.0 (3 vs 0)" in rising.alt and "diffusion model -55.0 (1 vs 3)" in rising.alt
+    planted = planted_trends()
+    rising = charts.plot_rising(planted)
+    assert "3d gaussian splatting (keyword) z +4.8 (37 vs 0)" in rising.alt
+    assert "representation (method family) z +5.1 (44 vs 5)" in rising.alt
+
+
+def test_rising_chart_is_drawn_from_the_data():
+    t = planted_trends()
+    data = trends.changes_data(t)
+    chart = charts.plot_rising(t, top=8)
+    assert chart.series == tuple(c["term"] for c in [*data["rising"][:8], *data["fading"][:8][::-1]])
+    fig = charts.plot_changes([*data["rising"], *data["fading"][::-1]], data["statistic"]["needed"], "t", charts.LABELS["en"])
+    ax = fig.axes[0]
+    dashed = sorted(line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == "--")
+    assert dashed == pytest.approx([-data["statistic"]["needed"], data["statistic"]["needed"]])  # the threshold
+    bars = sorted(bar.get_width() for bar in ax.patches)
+    assert bars == pytest.approx(sorted(c["score"] for c in data["rising"] + data["fading"]))
+    assert ax.get_yticklabels()[-1].get_text() == f"{data['rising'][0]['term']} · method family (44 vs 5)"
 
 
 def test_same_inputs_same_bytes(archive):  # noqa: F811

@@ -13,7 +13,8 @@ import yaml
 from paperpress import archive as store, publish, site, trendpage, trends
 
 from .helpers import ROOT, chart_links, make_project, markdown_outputs, read_post, run_cli
-from .test_trends import SAMPLE_DIR, archive, first_listings, load_trends, make_post, toy_trends  # noqa: F401
+from .test_trends import (SAMPLE_DIR, archive, first_listings, load_trends, make_post, planted_trends,  # noqa: F401
+                          toy_trends)
 
 
 def test_reading_states_the_counts(archive):  # noqa: F811
@@ -23,34 +24,67 @@ def test_reading_states_the_counts(archive):  # noqa: F811
     assert text.startswith(f"50 posts with 185 papers, {days[0]} to 2024-12-07.")
     families = trends.count_terms(t, "family")
     assert f"{families.index[0]} ({families.iloc[0]} papers" in text
-    top = trends.rising_terms(t, top=1).iloc[0]
-    assert f"“{top['term']}” ({top['now']} papers against {top['before']}, {top['change']:+.1f} points)" in text
+    keywords = trends.count_terms(t, "keyword")
+    assert f"the keywords used most are “{keywords.index[0]}” ({keywords.iloc[0]} papers)" in text
+    # Nothing in the sample passes the test, and the reading says so instead of naming the noisiest term.
+    stat = trends.changes_data(t)["statistic"]
+    assert ("In the last 90 days (66 papers, against 58 in the 90 days before): no keyword, method, method family or "
+            f"institution changed more than chance would explain ({stat['tested']} terms compared; "
+            f"|z| ≥ {stat['needed']:.1f} needed).") in text
     assert "No affiliations are known" in text  # the sample source has no affiliations
+
+
+def test_reading_names_only_findings():
+    t = planted_trends()
+    data = trends.changes_data(t)
+    text = trendpage.render_reading(t)
+    window = next(line for line in text.split("\n\n") if line.startswith("In the last 90 days"))
+    assert "more papers than before mention the method family representation (44 against 5; z = +5.1)" in window
+    assert "“3d gaussian splatting” (37 against 0; z = +4.8)" in window
+    named = set(re.findall(r"“([^”]+)”", window)) | set(re.findall(r"the method (?:family )?([\w -]+?) \(", window))
+    assert named <= {c["term"] for c in data["rising"] + data["fading"]}  # never a change that did not pass
+    assert "fewer" not in window  # nothing faded
 
 
 def test_reading_in_chinese(archive):  # noqa: F811
     text = trendpage.render_reading(load_trends(archive, "metaverse-avatars"))
     assert text.startswith("共 37 篇推送、114 篇论文，2024-01-24 至 2024-12-07。") and "最常见的方法类别是" in text
+    assert "近 90 天（39 篇论文，此前 90 天为 43 篇）：关键词、方法、方法类别与单位的变化都在随机波动范围内" in text
+    assert "。." not in text and "). " not in text
+
+
+def evil_trends() -> trends.Trends:
+    """6 papers with 'nerf' in the earlier window, 6 with hostile keywords in the later one."""
+    posts = [make_post("2024-03-02", [["nerf"]] * 6, 0),
+             make_post("2024-03-12", [["evil*bold*<script>alert(1)</script>term", "w[x](javascript:y)z"]] * 6, 10)]
+    return trends.make_trends(posts, "2024-03-20", 10, "toy", "Toy", "en", 1)
 
 
 def test_rising_tables_show_counts_and_escape_outside_text():
-    posts = [make_post("2024-03-02", [["nerf"], ["nerf"]], 0),
-             make_post("2024-03-12", [["evil*bold*<script>alert(1)</script>term", "w[x](javascript:y)z"]] * 2, 10)]
-    t = trends.make_trends(posts, "2024-03-20", 10, "toy", "Toy", "en", 1)
+    t = evil_trends()
     html = "\n".join(trendpage.render_rising_tables(t))
     assert "<script" not in html and "evil*bold*&lt;script&gt;alert(1)&lt;/script&gt;term" in html
-    assert "<caption>Rising keywords: last 10 days against the 10 before</caption>" in html
-    assert "<td>+100.0</td>" in html and "<td>new</td>" in html  # 2 of 2 papers now, 0 of 2 before
+    assert "<caption>Rising: last 10 days against the 10 before</caption>" in html
+    assert "<caption>Fading: last 10 days against the 10 before</caption>" in html
+    # 6 of 6 papers now, 0 of 6 before: z = 2.51 (α0 = 1.2, a = b = 0.6), a finding among the 4 terms tested
+    assert "<td>+100.0</td>\n      <td>+2.51</td>" in html
     reading = trendpage.render_reading(t)
-    assert "<script" not in reading and "“evil\\*bold\\*&lt;script&gt;alert(1)&lt;/script&gt;term”" in reading
+    assert "<script" not in reading and "“evil\\*bold\\*&lt;script&gt;alert(1)&lt;/script&gt;term” (6 against 0" in reading
 
 
 def test_rising_tables_by_hand():
-    html = "\n".join(trendpage.render_rising_tables(toy_trends()))
-    assert "5 papers now, 4 before" in html
-    row = re.search(r"<td>3d gaussian splatting</td>\s*<td>3</td>\s*<td>60.0</td>\s*<td>0</td>\s*<td>0.0</td>\s*"
-                    r"<td>\+60.0</td>\s*<td>new</td>", html)
+    t = planted_trends()
+    html = "\n".join(trendpage.render_rising_tables(t))
+    assert "135 in the last 90 days, 135 in the 90 before" in html and "|z| ≥ 2.72" in html
+    # 37 of 135 papers now (27.4 %), 0 before: +27.4 points, z = 4.79 (trends.json has the same numbers)
+    row = re.search(r"<td>3d gaussian splatting</td>\s*<td>keyword</td>\s*<td>37</td>\s*<td>27.4</td>\s*<td>0</td>\s*"
+                    r"<td>0.0</td>\s*<td>\+27.4</td>\s*<td>\+4.79</td>", html)
     assert row, html
+    assert "*Nothing faded significantly.*" in html
+    toy = "\n".join(trendpage.render_rising_tables(toy_trends()))
+    assert "5 in the last 10 days, 4 in the 10 before" in toy and "<table" not in toy
+    # Only the method NeRF and its family (every paper) have 5 papers in a window: tested, z = 0.
+    assert "**No significant change: none of the 2 terms with at least 5 papers in one window" in toy
 
 
 def test_first_post_gets_one_line_and_no_archive_sections(capsys):
@@ -106,10 +140,14 @@ def test_trends_page_end_to_end(project, monkeypatch):
     outputs = markdown_outputs(nb)
     headings = [o.splitlines()[0] for o in outputs if o.startswith("## ")]
     assert headings == ["## Reading the numbers", "## Method families over time", "## Papers over time",
-                        "## Keywords over time", "## Top affiliations"]
+                        "## Keywords over time", "## Rising and fading", "## Top affiliations"]
     charts = chart_links(nb)
-    assert len(charts) == 4 and all(alt for _path, alt in charts)
+    assert len(charts) == 3 and all(alt for _path, alt in charts)  # no finding: no rising chart
     assert matter["image-alt"] == dict(charts)["charts/families.png"]
+    assert any("\n\n**No significant change:" in o for o in outputs)
+    data = (project / "trends" / "talking-head" / "trends.json").read_bytes()  # moved in with the page
+    assert data == trendpage.dump_data(load_trends(project / "posts", "talking-head")).encode("utf-8")
+    assert any("[trends.json](trends.json)" in o for o in outputs)
     for cell in nb.cells:
         assert not [o for o in cell.get("outputs", []) if o.output_type in ("error", "stream")]
     assert not (project / ".paperpress" / "staging" / "trends-talking-head").exists()
@@ -119,6 +157,7 @@ def test_trends_page_end_to_end(project, monkeypatch):
     assert 'href="trends/talking-head/index.html"' in listing and "Trends · Talking Head Generation" in listing
     page = (project / "_site" / "trends" / "talking-head" / "index.html").read_text(encoding="utf-8")
     assert '<a href="../../trends.html">Trends</a>' in page and "Reading the numbers" in page
+    assert 'href="trends.json"' in page and (project / "_site" / "trends" / "talking-head" / "trends.json").read_bytes() == data
 
 
 @pytest.mark.slow
@@ -134,15 +173,26 @@ def test_post_shows_archive_sections_after_todays_trends(project):
     paper = next(i for i, o in enumerate(outputs) if "**Authors:**" in o)
     assert trend < recent < paper
     nb = read_post(folder)
-    assert "<caption>Rising keywords: last 90 days against the 90 before</caption>" in "\n".join(outputs)
+    assert "**No significant change: none of the" in "\n".join(outputs)  # the page's statistic
+    assert "trends.json" not in "\n".join(outputs)  # the data file sits beside trends pages, not posts
     alts = [alt for _path, alt in chart_links(nb)]
     assert any(a.startswith("Papers per method family and week (2024-09-09 – 2024-12-02)") for a in alts)
     assert (folder / "charts" / "families.png").is_file()
 
 
-def test_rising_chart_only_when_there_is_an_earlier_window(tmp_path):
+def test_rising_chart_and_data_file(tmp_path):
     first = trends.make_trends([make_post("2024-03-20", [["nerf"]], 0)], "2024-03-20", 90, "toy", "Toy", "en", 0)
-    trendpage.show_keywords(first, str(tmp_path / "first"))
+    trendpage.show_changes(first, str(tmp_path / "first"))
     assert not (tmp_path / "first" / "charts" / "rising.png").exists()
-    trendpage.show_keywords(toy_trends(), str(tmp_path / "later"))
-    assert (tmp_path / "later" / "charts" / "rising.png").is_file()
+    trendpage.show_changes(toy_trends(), str(tmp_path / "toy"))  # an earlier window, but no finding
+    assert not (tmp_path / "toy" / "charts" / "rising.png").exists()
+    t = planted_trends()
+    (tmp_path / "planted").mkdir()
+    trendpage.save_data(t, str(tmp_path / "planted"))
+    parts = trendpage.render_changes(t, str(tmp_path / "planted"))
+    assert (tmp_path / "planted" / "charts" / "rising.png").is_file() and parts[1].name == "rising"
+    assert parts[-1] == "All counts and scores of this comparison: [trends.json](trends.json) (download)."
+    text = (tmp_path / "planted" / "trends.json").read_text(encoding="utf-8")
+    assert json.loads(text) == trends.changes_data(t) and text == trendpage.dump_data(planted_trends())
+    assert list(json.loads(text)) == sorted(json.loads(text))  # sorted keys: the same bytes on every run
+    assert not [p for p in trendpage.render_changes(t) if "trends.json" in str(p)]  # no folder, no file, no link

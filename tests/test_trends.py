@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
+import math
+import random
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
+from statistics import NormalDist
 
 import pandas as pd
 import pytest
@@ -92,7 +97,9 @@ def test_keyword_aliases_merge_in_archive_counts(archive):
     for post in store.load_archive(archive, "metaverse-avatars"):
         direct += sum(bool(spellings & {k.lower() for k in e.summary.keywords}) for e in post.entries)
     counts = trends.count_terms(t, "keyword")
-    assert counts["3d gaussian splatting"] == direct >= 15
+    # Every whole spelling counts, and so do the phrases that hold one ("gaussian head avatar").
+    assert counts["3d gaussian splatting"] > direct >= 15
+    assert not [k for k in counts.index if k != "3d gaussian splatting" and re.search(r"\b(3dgs|gaussian splatting)\b", k)]
     assert "gaussian splatting" not in counts and "gaussians" not in counts
     assert counts.index[0] == "3d gaussian splatting"  # the merged term leads the topic
 
@@ -116,7 +123,11 @@ def test_yake_junk_is_not_counted(archive):
     (["三维高斯泼溅 (3D Gaussian Splatting)", "3D高斯泼溅", "高斯溅射", "3DGS（三维高斯泼溅）"], "3d gaussian splatting"),
     (["扩散模型", "扩散模型/diffusion models", "Diffusion Models"], "diffusion model"),
     (["lip sync", "Lip-Sync", "lip synchronisation"], "lip synchronization"),
-    (["meshes"], "mesh"), (["bodies of work"], ""), (["poses"], "pose"), (["analysis"], "analysis"),
+    (["meshes"], "mesh"), (["bodies of work"], ""), (["poses"], "pose"), (["morphable models"], "3d morphable model"),
+    (["vertices"], "vertex"),
+    (["synthesis of talking faces", "Talking Face Synthesis"], "talking face synthesis"),  # word order
+    (["audio driven", "Audio-Driven", "speech-driven", "speech driven"], "audio-driven"),  # hyphenation, synonyms
+    (["Gaussian Splatting-based", "3DGS-based"], "3d gaussian splatting"),
 ])
 def test_keyword_normal_forms(variants, term):
     assert {vocab.normalise_keyword(v) for v in variants} == {term}
@@ -124,7 +135,8 @@ def test_keyword_normal_forms(variants, term):
 
 @pytest.mark.parametrize("junk", ["method", "Framework", "state-of-the-art", "approach", "SOTA", "方法",
                                   "directly generating anchor-style", "diffusion for embodied", "head generation based",
-                                  "solution to enable", "2024", "x"])
+                                  "solution to enable", "2024", "x", "dataset", "English", "models", "talk",
+                                  "expressions", "animation", "deep learning", "bodies of work"])
 def test_stop_list(junk):
     assert vocab.normalise_keyword(junk) == ""
 
@@ -228,10 +240,10 @@ def toy_trends() -> trends.Trends:
     return trends.make_trends(posts, "2024-03-20", 10, "toy", "Toy", "en", len(posts) - 1)
 
 
-def test_rising_and_fading_scores_by_hand():
+def test_windows_count_papers_per_term_by_hand():
     t = toy_trends()
     compared = trends.compare_windows(t).set_index("term")
-    assert compared.attrs == {"papers_now": 5, "papers_before": 4}
+    assert compared.attrs["papers_now"] == 5 and compared.attrs["papers_before"] == 4
     # 3dgs: 3 of 5 now (60 %), 0 of 4 before → +60.0; NeRF: 2/5 (40 %) vs 1/4 (25 %) → +15.0
     # diffusion model: 1/5 (20 %) vs 3/4 (75 %) → −55.0; rigging 1/5 vs 1/4 → −5.0; avatar 1/5 vs 1/4 → −5.0
     expected = {"3d gaussian splatting": (3, 0, 60.0, 0.0, 60.0), "neural radiance field": (2, 1, 40.0, 25.0, 15.0),
@@ -239,28 +251,96 @@ def test_rising_and_fading_scores_by_hand():
                 "avatar": (1, 1, 20.0, 25.0, -5.0)}
     got = {term: (r["now"], r["before"], r["share now"], r["share before"], r["change"]) for term, r in compared.iterrows()}
     assert got == expected
-    rising = trends.rising_terms(t)
-    assert list(rising["term"]) == ["3d gaussian splatting", "neural radiance field"]
-    fading = trends.fading_terms(t)
-    assert list(fading["term"]) == ["diffusion model"]  # rigging and avatar had 1 paper before: below MIN_PAPERS
+    # No term has MIN_PAPERS (5) papers in either window: none is tested, none is called rising or fading.
+    assert compared["z"].isna().all() and set(compared["direction"]) == {"none"}
+    assert trends.rising_terms(t).empty and trends.fading_terms(t).empty
+
+
+def test_log_odds_score_by_hand():
+    # 18 of 60 papers now, 0 of 60 before: π = 18/120 = 0.15, α0 = 0.1 × 120 = 12, a = 1.8, b = 10.2
+    # δ = ln(19.8 / 52.2) − ln(1.8 / 70.2) = 2.6942; σ² = 1/19.8 + 1/52.2 + 1/1.8 + 1/70.2 = 0.63946; z = 3.3691
+    assert trends.score_changes([18], [0], 60, 60)[0] == pytest.approx(3.3691, abs=1e-4)
+    # 2 against 0 is no evidence of anything; the same share on both sides scores 0; a fall is negative.
+    assert abs(trends.score_changes([2], [0], 60, 60)[0]) < 1.2
+    assert trends.score_changes([6, 0], [6, 18], 60, 60).tolist()[0] == 0.0
+    assert trends.score_changes([0], [18], 60, 60)[0] == pytest.approx(-3.3691, abs=1e-4)
+
+
+def test_false_discovery_rate_cutoff_by_hand():
+    # Benjamini–Hochberg over 8 tests at 5 %: i·0.05/8 = 0.00625, 0.0125, 0.01875, …; only the first two pass.
+    p = [0.205, 0.001, 0.039, 0.008, 0.041, 0.042, 0.06, 0.074]
+    assert trends.find_cutoff(p) == 2
+    assert trends.find_cutoff([0.5, 0.9]) == 0 and trends.find_cutoff([]) == 0
+    assert trends.needed_score(2, 8) == pytest.approx(NormalDist().inv_cdf(1 - 2 * 0.05 / 16))
 
 
 def test_no_previous_window_means_nothing_rises():
-    t = trends.make_trends([make_post("2024-03-20", [["nerf"], ["nerf"]], 0)], "2024-03-20", 10, "toy", "Toy", "en", 0)
+    t = trends.make_trends([make_post("2024-03-20", [["nerf"]] * 6, 0)], "2024-03-20", 10, "toy", "Toy", "en", 0)
     assert trends.rising_terms(t).empty and trends.fading_terms(t).empty
+    assert trends.changes_data(t)["statistic"]["tested"] == 0
+
+
+# --- one name per concept -------------------------------------------------------------------------
+
+
+TALKING_HEAD_QUERY = 'ti:"talking head" OR ti:"talking face" OR ti:"lip sync" OR abs:"talking head generation"'
+
+
+def test_topic_terms_come_from_the_query_and_the_name():
+    terms = vocab.query_terms(TALKING_HEAD_QUERY, "Talking Head Generation")
+    assert {"talking head", "talking face", "lip sync", "lip synchronization", "talking head generation"} <= terms
+    assert vocab.query_terms("ti:diffusion AND (cat:cs.CV OR cat:cs.LG)", "Diffusion Models") == {"diffusion", "diffusion model"}
+    assert "human" not in vocab.query_terms("ti:avatar ANDNOT au:human ANDNOT ti:human", "X")  # fields, exclusions
+    assert {"metaverse", "digital human"} <= vocab.query_terms("ti:metaverse", "元宇宙/虚拟人")
+
+
+def test_phrases_count_for_the_known_terms_they_hold():
+    support = {"audio-driven talking head": 3, "talking head": 2, "audio-driven": 2, "one-shot talking head": 1,
+               "high-fidelity talking face": 1, "speaking style": 2, "personalized speaking style": 1,
+               "talking faces synthesis": 1, "latent diffusion model": 1, "gesture generation": 1}
+    mapped = {k: set(v) for k, v in vocab.map_keywords(support).items()}
+    assert mapped["audio-driven talking head"] == {"talking head", "audio-driven"}
+    assert mapped["one-shot talking head"] == {"talking head"}  # "one-shot": no term of its own here
+    assert mapped["high-fidelity talking face"] == {"talking head"}
+    assert mapped["personalized speaking style"] == {"speaking style"}
+    assert mapped["talking faces synthesis"] == {"talking head"}
+    assert mapped["latent diffusion model"] == {"diffusion model"}
+    assert mapped["gesture generation"] == {"gesture generation"}  # holds no known term: kept as it is
+    topic = vocab.query_terms(TALKING_HEAD_QUERY, "Talking Head Generation")
+    on_topic = vocab.map_keywords({**support, "head generation": 2, "high fidelity talking": 1}, topic)
+    assert on_topic["audio-driven talking head"] == ("audio-driven",) and on_topic["talking head"] == ()
+    assert on_topic["head generation"] == () and on_topic["high fidelity talking"] == ()  # pieces of the topic
+
+
+def test_one_spelling_per_concept():
+    mapped = vocab.map_keywords({"one shot": 1, "one-shot": 3, "facial motion": 1, "facial-motion": 0})
+    assert mapped["one shot"] == mapped["one-shot"] == ("one-shot",)  # the spelling most papers use
+    assert mapped["facial-motion"] == ("facial motion",)
+
+
+def write_topics(folder: Path, slug: str = "toy", query: str = 'ti:"talking head" OR ti:"talking face"',
+                 name: str = "Toy") -> Path:
+    """A topics file with one English topic."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "topics.yml"
+    path.write_text(f"topics:\n  - slug: {slug}\n    name: {name}\n    language: en\n    query: '{query}'\n",
+                    encoding="utf-8")
+    return path
 
 
 def test_recent_trends_reads_two_windows_and_handles_a_first_post(tmp_path):
     posts = tmp_path / "posts"
+    topics = str(write_topics(tmp_path))
     days = ["2023-09-01", "2024-01-05", "2024-02-20", "2024-03-10"]
     for i, day in enumerate(days[:-1]):
         store.save_digest(make_post(day, [["nerf"]], 10 * i), str(posts / f"{day}-toy"))
     store.save_digest(make_post("2024-03-01", [["x"]], 90, slug="other"), str(posts / "2024-03-01-other"))
-    today = make_post(days[-1], [["3dgs"]], 50)
-    recent = trends.recent_trends(today, str(posts), window_days=60)
+    today = make_post(days[-1], [["3dgs", "talking faces"]], 50)
+    recent = trends.recent_trends(today, str(posts), window_days=60, topics_file=topics)
     assert recent.post_dates == ("2024-01-05", "2024-02-20", "2024-03-10")  # 2023 is outside both windows
     assert recent.earlier_posts == 2 and len(recent.papers) == 3
-    first = trends.recent_trends(make_post("2024-03-10", [["3dgs"]], 50), str(tmp_path / "empty"), 60)
+    assert set(recent.facts["keyword"]["term"]) == {"neural radiance field", "3d gaussian splatting"}  # the topic's out
+    first = trends.recent_trends(make_post("2024-03-10", [["3dgs"]], 50), str(tmp_path / "empty"), 60, topics)
     assert first.earlier_posts == 0 and len(first.papers) == 1
 
 
@@ -280,3 +360,137 @@ def test_tables_are_deterministic(archive):
     counts = trends.count_terms(a, "keyword")
     pairs = list(zip(-counts.to_numpy(), counts.index))
     assert pairs == sorted(pairs)  # ties broken alphabetically
+
+
+# --- planted archives: a real change is found first, a shuffled archive shows none ------------------
+
+
+PLANTED_END = dt.date(2024, 6, 28)
+BACKGROUND = {"facial animation": 0.3, "head pose": 0.2, "speaking style": 0.15, "emotion": 0.25, "gesture": 0.1,
+              "motion capture": 0.12, "large language model": 0.2, "virtual reality": 0.08}  # steady shares
+METHODS = {"diffusion": 0.4, "transformer": 0.3, "GAN": 0.15, "audio-driven": 0.6, "NeRF": 0.04}
+INSTITUTIONS = ["Tsinghua University", "ETH Zurich", "Max Planck Institute for Informatics", "Google"]
+NEW_TERM = ["3D Gaussian Splatting", "3DGS", "gaussian splatting-based avatar"]  # one concept, three spellings
+
+
+def planted_entries(seed: int = 7) -> list[tuple[str, Entry]]:
+    """(day, entry) of 180 days ending PLANTED_END, 3 papers every other day; the new term in ~30 % of the last 90."""
+    rng = random.Random(seed)
+    start = PLANTED_END - dt.timedelta(days=179)
+    current = PLANTED_END - dt.timedelta(days=89)
+    rows = []
+    for n, offset in enumerate(range(0, 180, 2)):
+        day = start + dt.timedelta(days=offset)
+        for k in range(3):
+            keywords = ["talking heads"] + [term for term, share in BACKGROUND.items() if rng.random() < share]
+            methods = [tag for tag, share in METHODS.items() if rng.random() < share]
+            if day >= current and rng.random() < 0.3:
+                keywords.append(rng.choice(NEW_TERM))
+                methods.append("3D Gaussian Splatting")
+            summary = Summary(tldr="t", key_takeaways=["a", "b", "c"], keywords=keywords, methods=methods)
+            extras = Extras(affiliations=(Affiliation(name=INSTITUTIONS[rng.randrange(len(INSTITUTIONS))]),))
+            rows.append((day.isoformat(), Entry(paper=make_paper(3 * n + k), extras=extras, summary=summary)))
+    return rows
+
+
+def group_days(rows: list[tuple[str, Entry]]) -> list[Digest]:
+    """The rows as the posts of topic 'planted', oldest first."""
+    by_day: dict[str, list[Entry]] = defaultdict(list)
+    for day, entry in rows:
+        by_day[day].append(entry)
+    return [Digest(date=day, topic_slug="planted", topic_name="Talking Head Generation", language="en",
+                   source="sample", summariser="offline", entries=tuple(entries)) for day, entries in sorted(by_day.items())]
+
+
+def planted_trends(rows: list[tuple[str, Entry]] | None = None) -> trends.Trends:
+    """Trends of the planted archive (or of other rows), built in memory."""
+    days = group_days(rows or planted_entries())
+    return trends.make_trends(days, days[-1].date, 90, "planted", "Talking Head Generation", "en", len(days) - 1,
+                              TALKING_HEAD_QUERY)
+
+
+def save_planted(folder: Path, rows: list[tuple[str, Entry]]) -> tuple[str, str]:
+    """The rows as posts (sidecars) of topic 'planted', with its topics file; returns (topics file, posts dir)."""
+    topics = write_topics(folder, "planted", TALKING_HEAD_QUERY, "Talking Head Generation")
+    for post in group_days(rows):
+        store.save_digest(post, str(folder / "posts" / f"{post.date}-planted"))
+    return str(topics), str(folder / "posts")
+
+
+def shuffle_dates(rows: list[tuple[str, Entry]], seed: int) -> list[tuple[str, Entry]]:
+    """The same papers on the same days, but each paper moved to a random day's place."""
+    entries = [entry for _day, entry in rows]
+    random.Random(seed).shuffle(entries)
+    return [(day, entry) for (day, _entry), entry in zip(rows, entries)]
+
+
+def test_a_planted_term_rises_first(tmp_path):
+    topics, posts = save_planted(tmp_path, planted_entries())
+    t = trends.topic_trends("planted", topics, posts)
+    now = t.facts["keyword"].query("date >= '2024-03-31'")
+    share = now[now["term"] == "3d gaussian splatting"]["paper"].nunique() / trends.count_papers(t, pd.Timestamp("2024-03-31"))
+    assert 0.25 < share < 0.35 and trends.compare_windows(t).set_index("term").loc["3d gaussian splatting", "before"] == 0
+    assert trends.rising_terms(t, "keyword").iloc[0]["term"] == "3d gaussian splatting"
+    assert trends.rising_terms(t, "method").iloc[0]["term"] == "3D Gaussian Splatting"
+    assert trends.rising_terms(t, "family").iloc[0]["term"] == "representation"  # its method family
+    data = trends.changes_data(t)
+    planted = next(r for r in data["rising"] if r["kind"] == "keyword")
+    assert planted == {"term": "3d gaussian splatting", "kind": "keyword", "now": planted["now"], "before": 0,
+                       "score": planted["score"]} and planted["score"] > 4 and planted["now"] >= 30
+    assert [r["score"] for r in data["rising"]] == sorted((r["score"] for r in data["rising"]), reverse=True)
+    assert {("3D Gaussian Splatting", "method"), ("representation", "family")} <= {(r["term"], r["kind"]) for r in data["rising"]}
+    assert "talking head" not in set(t.facts["keyword"]["term"])  # the topic's own term
+
+
+def test_shuffled_dates_show_no_change(tmp_path):
+    rows = planted_entries()
+    found = []
+    for seed in range(20):  # in memory (the sidecars on disk are test_a_planted_term_rises_first's part)
+        data = trends.changes_data(planted_trends(shuffle_dates(rows, seed)))
+        assert data["statistic"]["tested"] >= 15  # the test had terms to find
+        found += [(seed, c["term"]) for c in data["rising"] + data["fading"]]
+    assert len(found) <= 1, found
+
+
+# --- the talking-head sample: what an analyst would list ------------------------------------------
+
+
+def contains(longer: str, shorter: str) -> bool:
+    """Whether a term holds another as whole words (hyphens and spaces alike)."""
+    return longer != shorter and f" {vocab.fold_term(shorter)} " in f" {vocab.fold_term(longer)} "
+
+
+def test_sample_keywords_are_one_name_per_concept(archive):
+    t = load_trends(archive, "talking-head")
+    data = trends.changes_data(t)
+    counts = trends.count_terms(t, "keyword")
+    supported = [term for term, n in counts.items() if n >= trends.MIN_PAPERS]
+    listed = {c["term"] for c in data["rising"] + data["fading"]} | set(supported)
+    topic = vocab.query_terms(TALKING_HEAD_QUERY, "Talking Head Generation")
+    assert len(supported) >= 15  # enough terms for the checks below to mean something
+    assert not [term for term in counts.index if vocab.is_topic_term(term, topic)]  # no topic term at all
+    assert not {"talking head", "talking face", "talking head generation", "lip synchronization", "head generation",
+                "audio-driven talking head"} & set(counts.index)
+    generic = {"dataset", "english", "method", "model", "talk", "expression", "animation", "language", "learning"}
+    assert not generic & listed and all(vocab.normalise_keyword(term) == term for term in listed)
+    assert not [(a, b) for a in supported for b in supported if contains(a, b)]
+    for term in data["keywords"]:  # the minimum support: only terms with MIN_PAPERS in a window are scored
+        tested = max(term["now"], term["before"]) >= trends.MIN_PAPERS
+        assert (term["score"] is not None) == tested and (term["direction"] != "none") <= tested
+    assert counts.index[0] == "audio-driven" and counts["audio-driven"] > 60  # "speech-driven", phrases merged
+
+
+def test_trends_data_is_complete_and_deterministic(archive):
+    a, b = load_trends(archive, "talking-head"), load_trends(archive, "talking-head")
+    data = trends.changes_data(a)
+    assert json.dumps(data, sort_keys=True) == json.dumps(trends.changes_data(b), sort_keys=True)
+    assert data["windows"] == {"now": {"from": "2024-09-09", "to": "2024-12-07", "papers": 66},
+                               "before": {"from": "2024-06-11", "to": "2024-09-08", "papers": 58}}
+    kinds = {"keywords": "keyword", "methods": "method", "families": "family", "institutions": "affiliation"}
+    for name, kind in kinds.items():
+        compared = trends.compare_windows(a, kind)
+        assert [r["term"] for r in data[name]] == list(compared["term"])
+        assert {r["direction"] for r in data[name]} <= {"rising", "fading", "none"}
+    assert sum(1 for r in data["keywords"] if r["score"] is not None) + sum(
+        1 for n in ("methods", "families", "institutions") for r in data[n] if r["score"] is not None) == \
+        data["statistic"]["tested"]

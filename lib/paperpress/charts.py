@@ -256,26 +256,30 @@ def plot_columns(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, empt
     return fig
 
 
-def plot_changes(table: pd.DataFrame, title: str, words: dict):
-    """Rising (blue, up) and fading (orange, down) terms as horizontal bars of their change in points."""
+def plot_changes(changes: list[dict], needed: float | None, title: str, words: dict):
+    """Rising (blue, right) and fading (orange, left) terms as horizontal bars of their z, the threshold dashed."""
     apply_style()
-    fig, ax = plt.subplots(figsize=(5.5, 1.4 + 0.34 * max(len(table), 1)))
+    fig, ax = plt.subplots(figsize=(6.5, 1.4 + 0.34 * max(len(changes), 1)))
     put_title(ax, title)
-    if table.empty:
-        ax.text(0.5, 0.5, words["empty"], ha="center", va="center", transform=ax.transAxes)
+    if not changes:
+        ax.text(0.5, 0.5, words["no_change"], ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    rows = table.iloc[::-1]
-    labels = [f"{t} ({now} {words['vs']} {before})" for t, now, before in zip(rows["term"], rows["now"], rows["before"])]
-    colours = [PALETTE[0] if c > 0 else PALETTE[1] for c in rows["change"]]
-    ax.barh(labels, rows["change"], color=colours)
+    rows = changes[::-1]  # barh draws bottom up: the strongest rise ends on top
+    labels = [f"{c['term']} · {words['k_' + c['kind']]} ({c['now']} {words['vs']} {c['before']})" for c in rows]
+    scores = [c["score"] for c in rows]
+    ax.barh(range(len(rows)), scores, color=[PALETTE[0] if z > 0 else PALETTE[1] for z in scores])
+    ax.set_yticks(range(len(rows)), labels)
     ax.axvline(0, color="#444", linewidth=0.8)
+    if needed:
+        for x in (-needed, needed):
+            ax.axvline(x, color="#444", linewidth=0.8, linestyle="--")
     ax.set_xlabel(words["change"])
     ax.grid(axis="y", visible=False)
     handles = [matplotlib.patches.Patch(color=PALETTE[0], label=words["rising_legend"]),
                matplotlib.patches.Patch(color=PALETTE[1], label=words["fading_legend"])]
-    # Rising bars sit top right and fading ones bottom left: the bottom right corner is always free.
-    ax.legend(handles=handles, loc="lower right", frameon=False, fontsize=9)
+    # Right of the axes: inside, it would cover a bar whichever corner it took.
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=9)
     return fig
 
 
@@ -333,14 +337,15 @@ def plot_keyword_trend(t: trends.Trends, output_dir: str = "", top: int = 10) ->
 
 
 def plot_rising(t: trends.Trends, output_dir: str = "", top: int = 8) -> Chart:
-    """Diverging bars: the keywords that rose and faded most between the last two windows."""
+    """Diverging bars of the rising and fading terms of trends.json (every kind), strongest at the ends."""
     words = LABELS[t.language]
-    table = pd.concat([trends.rising_terms(t, top=top), trends.fading_terms(t, top=top).iloc[::-1]], ignore_index=True)
+    data = trends.changes_data(t)
+    changes = [*data["rising"][:top], *data["fading"][:top][::-1]]
     title = words["rising"].format(days=t.window_days)
-    fig = plot_changes(table, title, words)
-    alt = title + ": " + ", ".join(f"{r.term} {r.change:+.1f} ({r.now} {words['vs']} {r.before})"
-                                   for r in table.itertuples(index=False))
-    return save_chart(Chart("rising", render_png(fig), alt, tuple(table["term"])), output_dir)
+    fig = plot_changes(changes, data["statistic"]["needed"], title, words)
+    alt = title + ": " + (", ".join(f"{c['term']} ({words['k_' + c['kind']]}) z {c['score']:+.1f} "
+                                    f"({c['now']} {words['vs']} {c['before']})" for c in changes) or words["no_change"])
+    return save_chart(Chart("rising", render_png(fig), alt, tuple(c["term"] for c in changes)), output_dir)
 
 
 def plot_affiliations(t: trends.Trends, output_dir: str = "", recent: bool = False, top: int = 10) -> Chart:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 
 from . import charts, post, trends
@@ -11,6 +14,9 @@ from .text import escape_md
 from .trends import Trends
 
 LABELS = load_labels("trends")  # data/labels.yml
+# The comparison's numbers, written beside the trends page and linked from it (a relative link: Quarto copies
+# the files a page's <a href> points to into the site, see quarto-cli src/project/types/website/website-resources.ts).
+DATA_FILE = "trends.json"
 
 
 def words_of(t: Trends) -> dict[str, str]:
@@ -22,33 +28,53 @@ def words_of(t: Trends) -> dict[str, str]:
 
 
 def format_changes(table: pd.DataFrame, t: Trends) -> pd.DataFrame:
-    """A rising/fading table with the reader's column names, signed changes and a 'new' note."""
+    """A rising/fading table with the reader's column names: counts, shares, change in points and z beside them."""
     words = words_of(t)
     days = t.window_days
     return pd.DataFrame({
         words["term"]: table["term"],
+        words["kind"]: [words[f"k_{trends.TESTED[k]}"] for k in table["kind"]],
         words["now"].format(days=days): table["now"],
         words["share_now"]: table["share now"].map("{:.1f}".format),
         words["before"].format(days=days): table["before"],
         words["share_before"]: table["share before"].map("{:.1f}".format),
         words["change"]: table["change"].map("{:+.1f}".format),
-        words["note"]: [words["new"] if b == 0 else "" for b in table["before"]],
+        words["z"]: table["z"].map("{:+.2f}".format),
     })
 
 
-def render_rising_tables(t: Trends, top: int = 10) -> list[str]:
-    """Rising and fading keyword tables with their counts (or one line saying why there are none)."""
+def describe_test(t: Trends) -> str:
+    """The line that says what was compared and what a rising or fading term had to pass."""
+    data = trends.changes_data(t)
+    stat = data["statistic"]
+    counts = words_of(t)["how"].format(now=data["windows"]["now"]["papers"], before=data["windows"]["before"]["papers"],
+                                       days=t.window_days, min=stat["min_papers"])
+    if not stat["tested"]:
+        return counts
+    rule = words_of(t)["how_rule"].format(needed=stat["needed"], fdr=round(100 * stat["false_discovery_rate"]),
+                                          tested=stat["tested"])
+    return f"{counts}{words_of(t)['space']}{rule}"
+
+
+def render_rising_tables(t: Trends, top: int = 10, data_link: str = "") -> list[str]:
+    """Rising and fading terms of every kind with their counts and z (or one line saying there are none)."""
     words = words_of(t)
-    compared = trends.compare_windows(t, "keyword")
-    if not compared.attrs["papers_before"]:
+    data = trends.changes_data(t)
+    if not data["windows"]["before"]["papers"] or not data["windows"]["now"]["papers"]:
         return [f"*{words['no_before'].format(days=t.window_days)}*"]
-    parts = [f"*{words['how'].format(now=compared.attrs['papers_now'], before=compared.attrs['papers_before'])}*"]
-    for table, caption, empty in ((trends.rising_terms(t, top=top), "rising", "no_rising"),
-                                  (trends.fading_terms(t, top=top), "fading", "no_fading")):
+    parts = [f"*{describe_test(t)}*"]
+    rising, fading = trends.rising_terms(t, None, top), trends.fading_terms(t, None, top)
+    if not len(rising) and not len(fading):
+        stat = data["statistic"]
+        key = "no_change" if stat["tested"] else "no_tested"
+        parts.append(f"**{words[key].format(tested=stat['tested'], min=stat['min_papers'], needed=stat['needed'] or 0)}**")
+    for table, caption, empty in ((rising, "rising", "no_rising"), (fading, "fading", "no_fading")):
         if len(table):
             parts.append(post.render_table(format_changes(table, t), words[caption].format(days=t.window_days)))
-        else:
-            parts.append(f"*{words[empty].format(n=trends.MIN_PAPERS)}*")
+        elif len(rising) or len(fading):
+            parts.append(f"*{words[empty]}*")
+    if data_link:
+        parts.append(words["data_link"].format(link=data_link))
     return parts
 
 
@@ -110,7 +136,7 @@ def show_affiliations(t: Trends, output_dir: str = "", recent: bool = False) -> 
 
 
 def show_rising_terms(t: Trends, output_dir: str = "") -> None:
-    """Notebook cell: rising and fading keywords with their counts (nothing on a first post)."""
+    """Notebook cell: rising and fading terms with their counts and z (nothing on a first post)."""
     if t.earlier_posts:
         post.show_parts(render_rising_tables(t), output_dir)
 
@@ -119,7 +145,7 @@ def show_rising_terms(t: Trends, output_dir: str = "") -> None:
 
 
 def render_reading(t: Trends) -> str:
-    """A short machine-written reading of the numbers, every figure taken from the tables below."""
+    """A short machine-written reading of the numbers, every figure taken from the tables and trends.json."""
     words = words_of(t)
     papers = len(t.papers)
     if not papers:
@@ -127,6 +153,7 @@ def render_reading(t: Trends) -> str:
     first = t.papers["date"].min().strftime("%Y-%m-%d")
     lines = [words["r_span"].format(posts=len(t.post_dates), papers=papers, first=first, last=t.end)]
     lines.append(read_families(t, papers))
+    lines.append(read_keywords(t))
     lines.append(read_windows(t))
     lines.append(read_affiliations(t))
     return "\n\n".join(line for line in lines if line)
@@ -146,29 +173,48 @@ def read_families(t: Trends, papers: int) -> str:
     return words["r_family"].format(family=escape_md(family), n=n, pct=pct, second=second)
 
 
-def read_windows(t: Trends) -> str:
-    """The sentence comparing the last window with the one before: families and keywords."""
+def read_keywords(t: Trends, top: int = 3) -> str:
+    """The sentence on the keywords used most (the topic's own terms are not counted)."""
     words = words_of(t)
-    compared = trends.compare_windows(t, "family")
-    now, before = compared.attrs["papers_now"], compared.attrs["papers_before"]
+    counts = trends.count_terms(t, "keyword")
+    counts = counts[counts >= trends.MIN_KNOWN].head(top)
+    if not len(counts):
+        return ""
+    items = [words["r_keyword_item"].format(term=escape_md(term), n=int(n)) for term, n in counts.items()]
+    return words["r_keywords"].format(items=join_items(items, words))
+
+
+def join_items(items: list[str], words: dict) -> str:
+    """"a", "a and b", "a, b and c" in the page's language."""
+    if len(items) < 2:
+        return "".join(items)
+    return words["list_sep"].join(items[:-1]) + words["list_and"] + items[-1]
+
+
+def describe_items(changes: list[dict], words: dict, top: int = 3) -> str:
+    """The strongest changes of one direction as a phrase: what, its counts and z."""
+    items = [words["r_item"].format(what=words[f"r_what_{c['kind']}"].format(term=escape_md(c["term"])), now=c["now"],
+                                    before=c["before"], z=c["score"]) for c in changes[:top]]
+    return join_items(items, words)
+
+
+def read_windows(t: Trends) -> str:
+    """The sentence comparing the last window with the one before: only changes that pass the test are findings."""
+    words = words_of(t)
+    data = trends.changes_data(t)
+    now, before = data["windows"]["now"]["papers"], data["windows"]["before"]["papers"]
     if not now or not before:
         return ""
+    stat = data["statistic"]
     clauses = []
-    grown = trends.sort_changes(compared[compared["change"] > 0], ascending=False)
-    if len(grown):
-        row = grown.iloc[0]
-        clauses.append(words["r_family_change"].format(family=escape_md(row["term"]), before=row["share before"],
-                                                       now=row["share now"]))
-    rising, fading = trends.rising_terms(t, top=1), trends.fading_terms(t, top=1)
-    for table, key in ((rising, "r_rising"), (fading, "r_fading")):
-        if len(table):
-            row = table.iloc[0]
-            clauses.append(words[key].format(term=escape_md(row["term"]), now=row["now"], before=row["before"],
-                                             change=row["change"]))
-    if not len(rising) and not len(fading):
-        clauses.append(words["r_nothing"].format(n=trends.MIN_PAPERS))
+    for direction in ("rising", "fading"):
+        if data[direction]:
+            clauses.append(words[f"r_{direction}"].format(items=describe_items(data[direction], words)))
+    if not clauses:
+        key = "r_nothing" if stat["tested"] else "r_none_tested"
+        clauses.append(words[key].format(tested=stat["tested"], needed=stat["needed"] or 0, min=stat["min_papers"]))
     head = words["r_window"].format(days=t.window_days, now=now, before=before)
-    return f"{head} {words['sep'].join(clauses)}."
+    return f"{head}{words['space']}{words['sep'].join(clauses)}{words['end']}"
 
 
 def read_affiliations(t: Trends) -> str:
@@ -201,13 +247,33 @@ def show_papers(t: Trends, output_dir: str = "") -> None:
 
 
 def show_keywords(t: Trends, output_dir: str = "") -> None:
-    """Notebook cell: top keywords per period, then rising and fading ones with their counts."""
-    words = words_of(t)
-    # Without an earlier window there is nothing to chart: the tables' one line says why.
-    compared = trends.compare_windows(t, "keyword").attrs["papers_before"]
-    rising = [charts.plot_rising(t, output_dir)] if compared else []
-    post.show_parts([f"## {words['keywords']}", charts.plot_keyword_trend(t, output_dir),
-                     f"### {words['rising_heading']}", *rising, *render_rising_tables(t)], output_dir)
+    """Notebook cell: the archive's top keywords per period."""
+    post.show_parts([f"## {words_of(t)['keywords']}", charts.plot_keyword_trend(t, output_dir)], output_dir)
+
+
+def render_changes(t: Trends, output_dir: str = "") -> list:
+    """What rose and faded: heading, chart and tables (from trends.json), and the link to it beside the page."""
+    # Without an earlier window, or without a finding, there is nothing to chart: the tables' line says why.
+    data = trends.changes_data(t)
+    chart = [charts.plot_rising(t, output_dir)] if data["rising"] or data["fading"] else []
+    link = DATA_FILE if output_dir else ""
+    return [f"## {words_of(t)['rising_heading']}", *chart, *render_rising_tables(t, data_link=link)]
+
+
+def show_changes(t: Trends, output_dir: str = "") -> None:
+    """Notebook cell: what rose and faded, with the link to trends.json."""
+    post.show_parts(render_changes(t, output_dir), output_dir)
+
+
+def dump_data(t: Trends) -> str:
+    """trends.json's text: sorted keys, fixed rounding (in changes_data), one line per value: reruns match."""
+    return json.dumps(trends.changes_data(t), ensure_ascii=False, sort_keys=True, indent=1) + "\n"
+
+
+def save_data(t: Trends, output_dir: str = "") -> None:
+    """Notebook cell: write the page's numbers (trends.json) beside it; nothing without a folder."""
+    if output_dir:
+        (Path(output_dir) / DATA_FILE).write_text(dump_data(t), encoding="utf-8")
 
 
 # --- building the page ----------------------------------------------------------------------------

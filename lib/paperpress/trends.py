@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import NormalDist
 from typing import Callable, Iterable
 
+import numpy as np
 import pandas as pd
 from .archive import load_archive
-from .config import TRENDS_WINDOW_DAYS
+from .config import TRENDS_WINDOW_DAYS, find_topic, find_topics_file, load_topics
 from .institutions import Institution, merge_spellings, normalise_affiliation
 from .records import Affiliation, Digest, Entry
-from .vocab import family_order, method_families, normalise_keyword, tag_methods
+from .vocab import family_order, map_keywords, method_families, normalise_keyword, query_terms, tag_methods
 
 WINDOW_DAYS = TRENDS_WINDOW_DAYS  # trailing window of a post's archive section, and of rising/fading terms
-MIN_PAPERS = 2  # a term rises (or fades) only with at least this many papers in the window it is strong in
+MIN_PAPERS = 5  # minimum support: a term is tested only with at least this many papers in one of the two windows
+MIN_KNOWN = 2  # a keyword that this many papers use is a known term: phrases holding it count for it
+PRIOR_WEIGHT = 0.1  # the prior of the log-odds is worth this share of the papers compared (α0)
+FDR = 0.05  # expected share of false findings among the terms called rising or fading (Benjamini–Hochberg)
 MAX_WEEKLY_DAYS = 182  # spans up to about half a year are counted per week, longer ones per month
 KINDS = ("keyword", "method", "family", "affiliation", "country")
+TESTED = {"keyword": "keyword", "method": "method", "family": "family", "affiliation": "institution"}  # kind → name in trends.json
+PLURALS = {"keyword": "keywords", "method": "methods", "family": "families", "institution": "institutions"}
 
 
 def counted_affiliations(entry: Entry) -> tuple[Affiliation, ...]:
@@ -105,6 +114,7 @@ class Trends:
     facts: dict[str, pd.DataFrame] = field(repr=False)  # kind (KINDS) → date, paper, term; each once per paper
     countries: dict[str, str] = field(default_factory=dict, repr=False)  # institution → country name
     earlier_posts: int = 0  # posts before the newest one (0: a first post has no archive to compare)
+    query: str = ""  # the topic's arXiv query: its terms are left out of the keyword counts
     memo: dict = field(default_factory=dict, repr=False, compare=False)  # tables computed once per Trends
 
 
@@ -161,7 +171,15 @@ def collect_facts(archive: Iterable[Digest]) -> tuple[list[tuple[str, str]], dic
     return [(day, pid) for pid, day in papers.items()], raw
 
 
-def build_frames(archive: Iterable[Digest]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, str]]:
+def split_keywords(frame: pd.DataFrame, topic: frozenset[str]) -> pd.DataFrame:
+    """Keyword facts in their counting terms: one name per concept, phrases split, the topic's own terms out."""
+    mapping = map_keywords(frame["term"].value_counts().to_dict(), topic, MIN_KNOWN)
+    split = frame.assign(term=frame["term"].map(mapping)).explode("term")
+    split = split[split["term"].notna()].astype({"term": str})
+    return split.drop_duplicates(["paper", "term"]).reset_index(drop=True)
+
+
+def build_frames(archive: Iterable[Digest], topic: frozenset[str] = frozenset()) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, str]]:
     """Papers and per-kind facts of an archive, normalised (each distinct raw value once), spellings merged."""
     papers, raw = collect_facts(archive)
     keywords = {k: normalise_keyword(k) for k in set(raw["keyword"].values)}
@@ -173,7 +191,7 @@ def build_frames(archive: Iterable[Digest]) -> tuple[pd.DataFrame, dict[str, pd.
     for raw_value, institution in sorted(institutions.items(), key=lambda kv: str(kv[0])):
         countries[named[raw_value]] = countries.get(named[raw_value]) or institution.country
     facts = {
-        "keyword": raw["keyword"].frame([keywords[k] for k in raw["keyword"].values]),
+        "keyword": split_keywords(raw["keyword"].frame([keywords[k] for k in raw["keyword"].values]), topic),
         "method": raw["method"].frame(list(raw["method"].values)),
         "family": raw["method"].frame([families.get(m, "other") for m in raw["method"].values]),
         "affiliation": raw["affiliation"].frame([named[a] for a in raw["affiliation"].values]),
@@ -184,25 +202,30 @@ def build_frames(archive: Iterable[Digest]) -> tuple[pd.DataFrame, dict[str, pd.
 
 
 def make_trends(archive: list[Digest], end: str, window_days: int, slug: str, name: str, language: str,
-                earlier_posts: int) -> Trends:
-    """Trends of an archive (oldest first) counted up to `end`."""
-    papers, facts, countries = build_frames(archive)
+                earlier_posts: int, query: str = "") -> Trends:
+    """Trends of an archive (oldest first) counted up to `end`; the query's and the name's terms left out of keywords."""
+    papers, facts, countries = build_frames(archive, query_terms(query, name) if query else frozenset())
     return Trends(slug, name, language, end, window_days, tuple(d.date for d in archive), papers, facts, countries,
-                  earlier_posts)
+                  earlier_posts, query)
 
 
-def recent_trends(today: Digest, posts_dir: str, window_days: int = WINDOW_DAYS) -> Trends:
-    """A post's archive section: earlier posts of its topic in two trailing windows, plus today's."""
+def recent_trends(today: Digest, posts_dir: str, window_days: int = WINDOW_DAYS, topics_file: str = "") -> Trends:
+    """A post's archive section: earlier posts of its topic in two trailing windows, plus today's.
+
+    topics_file gives the topic's query (its terms stay out of the keywords); '' = the nearest topics.yml.
+    """
+    path = Path(topics_file) if topics_file else find_topics_file()
+    topic = find_topic(load_topics(path), today.topic_slug, path)
     first = (dt.date.fromisoformat(today.date) - dt.timedelta(days=2 * window_days - 1)).isoformat()
     earlier = [d for d in load_archive(posts_dir, today.topic_slug, before=today.date) if d.date >= first]
     return make_trends([*earlier, today], today.date, window_days, today.topic_slug, today.topic_name,
-                       today.language, len(earlier))
+                       today.language, len(earlier), topic.query)
 
 
 def topic_trends(topic: str, topics_file: str = "topics.yml", posts_dir: str = "posts",
                  window_days: int = WINDOW_DAYS, end_date: str = "") -> Trends:
     """A topic's whole archive up to end_date ('' = its latest post), for its trends page."""
-    from .config import PaperpressError, find_topic, load_topics
+    from .config import PaperpressError
 
     chosen = find_topic(load_topics(topics_file), topic, topics_file)
     archive = load_archive(posts_dir, chosen.slug)
@@ -210,7 +233,8 @@ def topic_trends(topic: str, topics_file: str = "topics.yml", posts_dir: str = "
         archive = [d for d in archive if d.date <= end_date]
     if not archive:
         raise PaperpressError(f"no posts of topic '{chosen.slug}' under {posts_dir}" + (f" up to {end_date}" if end_date else ""))
-    return make_trends(archive, archive[-1].date, window_days, chosen.slug, chosen.name, chosen.language, len(archive) - 1)
+    return make_trends(archive, archive[-1].date, window_days, chosen.slug, chosen.name, chosen.language, len(archive) - 1,
+                       chosen.query)
 
 
 # --- counts over time -----------------------------------------------------------------------------
@@ -347,55 +371,163 @@ def top_countries(trends: Trends, top: int = 10) -> pd.DataFrame:
     return pd.DataFrame({"country": counts.index[:top], "papers": counts.to_numpy()[:top]})
 
 
-def compare_windows(trends: Trends, kind: str = "keyword") -> pd.DataFrame:
-    """Every term's papers and share in the current window and the one before, and the change in points.
+# --- what changed: the current window against the one before --------------------------------------
 
-    change = 100 × (papers now / all papers now − papers before / all papers before): how many more
-    papers in a hundred mention the term than in the window before. A reader can redo it from the counts.
+
+def score_changes(now: np.ndarray, before: np.ndarray, n_now: int, n_before: int) -> np.ndarray:
+    """z-scores of each term's weighted log-odds ratio, now against before, with an informative Dirichlet prior.
+
+    Monroe, Colaresi & Quinn (2008), "Fightin' Words", on papers instead of words: a paper counts once per
+    term, so for each term a paper either mentions it or not and the Dirichlet prior is a Beta prior. With
+    y₁ of n₁ papers mentioning the term now and y₀ of n₀ before, π = (y₁ + y₀) / (n₁ + n₀) its share of the
+    two windows together (the prior's centre: no change) and α₀ = PRIOR_WEIGHT · (n₁ + n₀) the prior's weight:
+
+        a = α₀·π,  b = α₀·(1 − π)
+        δ  = log((y₁ + a) / (n₁ − y₁ + b)) − log((y₀ + a) / (n₀ − y₀ + b))    (log-odds ratio)
+        σ² = 1/(y₁ + a) + 1/(n₁ − y₁ + b) + 1/(y₀ + a) + 1/(n₀ − y₀ + b)
+        z  = δ / σ
+
+    The prior pulls rare terms towards no change (2 papers against 0 gives z ≈ 1), so a large z needs
+    both a large change and enough papers; z > 0 is a rise. A term in every paper of both windows scores 0.
     """
-    if ("compare", kind) in trends.memo:
-        return trends.memo[("compare", kind)].copy()
+    y1, y0 = np.asarray(now, dtype=float), np.asarray(before, dtype=float)
+    weight = PRIOR_WEIGHT * (n_now + n_before)
+    share = (y1 + y0) / max(n_now + n_before, 1)
+    a, b = weight * share, weight * (1 - share)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = np.log((y1 + a) / (n_now - y1 + b)) - np.log((y0 + a) / (n_before - y0 + b))
+        variance = 1 / (y1 + a) + 1 / (n_now - y1 + b) + 1 / (y0 + a) + 1 / (n_before - y0 + b)
+        z = delta / np.sqrt(variance)
+    return np.where(share >= 1, 0.0, z)  # a term in every paper of both windows cannot change
+
+
+def find_cutoff(p_values: np.ndarray, rate: float = FDR) -> int:
+    """How many of the tests are findings at the false discovery rate (Benjamini & Hochberg 1995).
+
+    With the m p-values sorted, k is the largest i with p₍ᵢ₎ ≤ i·rate/m; the k smallest are findings. Over
+    many terms, chance alone would otherwise make some of them look like changes.
+    """
+    ordered = np.sort(p_values)
+    passing = np.nonzero(ordered <= rate * np.arange(1, len(ordered) + 1) / max(len(ordered), 1))[0]
+    return int(passing[-1]) + 1 if len(passing) else 0
+
+
+def needed_score(found: int, tested: int, rate: float = FDR) -> float:
+    """The |z| a term needs to be a finding: the two-sided normal quantile of found·rate/tested (at least one)."""
+    return NormalDist().inv_cdf(1 - max(found, 1) * rate / (2 * tested)) if tested else math.inf
+
+
+def find_changes(trends: Trends) -> pd.DataFrame:
+    """Every keyword, method, method family and institution of the two windows: counts, shares, z and direction.
+
+    Columns: kind, term, now, before (papers), share now, share before (% of the window's papers), change
+    (points), z (NaN when not tested) and direction (rising, fading or none). A term is tested when it has
+    at least MIN_PAPERS papers in one of the windows; it is rising or fading when its z is a finding at the
+    false discovery rate FDR over all the terms tested. Computed once per Trends: tables, charts, the
+    reading and trends.json are drawn from it.
+    """
+    if "changes" in trends.memo:
+        return trends.memo["changes"].copy()
     prev, current, end = find_windows(trends)
     before_end = current - pd.Timedelta(days=1)
     n_now, n_before = count_papers(trends, current, end), count_papers(trends, prev, before_end)
-    now, before = count_terms(trends, kind, current, end), count_terms(trends, kind, prev, before_end)
-    table = pd.concat({"now": now, "before": before}, axis=1).fillna(0).astype(int)
-    table = table.rename_axis("term").reset_index().sort_values("term", kind="stable").reset_index(drop=True)
-    table["share now"] = (100 * table["now"] / n_now).round(1) if n_now else 0.0
-    table["share before"] = (100 * table["before"] / n_before).round(1) if n_before else 0.0
-    exact = 100 * table["now"] / max(n_now, 1) - 100 * table["before"] / max(n_before, 1)
-    table["change"] = exact.round(1)
-    table.attrs.update(papers_now=n_now, papers_before=n_before)
-    trends.memo[("compare", kind)] = table
+    parts = []
+    for kind in TESTED:
+        both = pd.concat({"now": count_terms(trends, kind, current, end),
+                          "before": count_terms(trends, kind, prev, before_end)}, axis=1)
+        both = both.fillna(0).astype(int).rename_axis("term").reset_index().sort_values("term", kind="stable")
+        parts.append(both.assign(kind=kind)[["kind", "term", "now", "before"]])
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["kind", "term", "now", "before"])
+    table["share now"] = (100 * table["now"] / max(n_now, 1)).round(1)
+    table["share before"] = (100 * table["before"] / max(n_before, 1)).round(1)
+    table["change"] = (100 * table["now"] / max(n_now, 1) - 100 * table["before"] / max(n_before, 1)).round(1)
+    tested = (table[["now", "before"]].max(axis=1) >= MIN_PAPERS) & bool(n_now) & bool(n_before)
+    z = np.full(len(table), np.nan)
+    z[tested.to_numpy()] = score_changes(table["now"][tested], table["before"][tested], n_now, n_before)
+    table["z"] = z
+    found = find_cutoff(np.array([math.erfc(abs(v) / math.sqrt(2)) for v in z[tested.to_numpy()]]), FDR)
+    needed = needed_score(found, int(tested.sum()), FDR)
+    significant = tested & (table["z"].abs() >= needed) if found else tested & False
+    table["direction"] = np.where(significant & (table["z"] > 0), "rising",
+                                  np.where(significant & (table["z"] < 0), "fading", "none"))
+    table.attrs.update(papers_now=n_now, papers_before=n_before, tested=int(tested.sum()), needed=needed, found=found)
+    trends.memo["changes"] = table
     return table.copy()
 
 
-def rising_terms(trends: Trends, kind: str = "keyword", top: int = 10) -> pd.DataFrame:
-    """Terms whose share of papers grew most since the window before (at least MIN_PAPERS papers now)."""
-    table = compare_windows(trends, kind)
-    if not table.attrs["papers_before"]:
-        return table.iloc[0:0]  # nothing to compare with: every term would look new
-    table = table[(table["change"] > 0) & (table["now"] >= MIN_PAPERS)]
-    return sort_changes(table, ascending=False).head(top).reset_index(drop=True)
+def compare_windows(trends: Trends, kind: str = "keyword") -> pd.DataFrame:
+    """One kind's rows of find_changes (every term of the two windows), by term."""
+    table = find_changes(trends)
+    rows = table[table["kind"] == kind].drop(columns="kind").reset_index(drop=True)
+    rows.attrs.update(table.attrs)
+    return rows
 
 
-def fading_terms(trends: Trends, kind: str = "keyword", top: int = 10) -> pd.DataFrame:
-    """Terms whose share of papers shrank most since the window before (at least MIN_PAPERS papers before)."""
-    table = compare_windows(trends, kind)
-    if not table.attrs["papers_now"] or not table.attrs["papers_before"]:
-        return table.iloc[0:0]
-    table = table[(table["change"] < 0) & (table["before"] >= MIN_PAPERS)]
-    return sort_changes(table, ascending=True).head(top).reset_index(drop=True)
+def rising_terms(trends: Trends, kind: str | None = "keyword", top: int = 10) -> pd.DataFrame:
+    """Terms (of one kind, or of all with None) whose rise is a finding, strongest first."""
+    return pick_direction(trends, kind, "rising", top)
 
 
-def sort_changes(table: pd.DataFrame, ascending: bool) -> pd.DataFrame:
-    """Rows by change (then the larger count, then the term), so ties always come out in one order."""
-    attrs = dict(table.attrs)
-    peak = table[["now", "before"]].max(axis=1)
-    result = table.assign(peak=peak).sort_values(["change", "peak", "term"], ascending=[ascending, False, True],
-                                                 kind="stable").drop(columns="peak")
-    result.attrs.update(attrs)
+def fading_terms(trends: Trends, kind: str | None = "keyword", top: int = 10) -> pd.DataFrame:
+    """Terms (of one kind, or of all with None) whose fall is a finding, strongest first."""
+    return pick_direction(trends, kind, "fading", top)
+
+
+def pick_direction(trends: Trends, kind: str | None, direction: str, top: int) -> pd.DataFrame:
+    """The rows of one direction, strongest z first (then the term, so ties come out in one order)."""
+    table = find_changes(trends)
+    rows = table[(table["direction"] == direction) & ((table["kind"] == kind) if kind else True)]
+    strength = rows["z"].abs() if len(rows) else rows["z"]
+    rows = rows.assign(strength=strength).sort_values(["strength", "term"], ascending=[False, True], kind="stable")
+    result = rows.drop(columns="strength").head(top).reset_index(drop=True)
+    result.attrs.update(table.attrs)
     return result
+
+
+def describe_changes(table: pd.DataFrame) -> list[dict]:
+    """The rows of the rising or fading list in trends.json."""
+    return [{"term": term, "kind": TESTED[kind], "now": int(now), "before": int(before), "score": round(float(z), 3)}
+            for kind, term, now, before, z in zip(table["kind"], table["term"], table["now"], table["before"], table["z"])]
+
+
+def describe_terms(table: pd.DataFrame) -> list[dict]:
+    """A kind's terms in trends.json: papers per window, their shares (%), the change, score and direction."""
+    columns = ("term", "now", "before", "share now", "share before", "change", "z", "direction")
+    return [{"term": term, "now": int(now), "before": int(before), "share_now": float(share_now),
+             "share_before": float(share_before), "change": float(change),
+             "score": None if math.isnan(z) else round(float(z), 3), "direction": direction}
+            for term, now, before, share_now, share_before, change, z, direction in zip(*(table[c] for c in columns))]
+
+
+def changes_data(trends: Trends) -> dict:
+    """The numbers of the comparison as plain data (trends.json): windows, the statistic, every term, findings."""
+    if "data" in trends.memo:
+        return trends.memo["data"]
+    table = find_changes(trends)
+    prev, current, end = find_windows(trends)
+    day = pd.Timedelta(days=1)
+    data: dict = {
+        "topic": {"slug": trends.topic_slug, "name": trends.topic_name},
+        "windows": {
+            "now": {"from": current.strftime("%Y-%m-%d"), "to": end.strftime("%Y-%m-%d"), "papers": table.attrs["papers_now"]},
+            "before": {"from": prev.strftime("%Y-%m-%d"), "to": (current - day).strftime("%Y-%m-%d"),
+                       "papers": table.attrs["papers_before"]},
+        },
+        "statistic": {
+            "score": "z of the weighted log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008), "
+                     "papers per term",
+            "prior_weight": PRIOR_WEIGHT, "min_papers": MIN_PAPERS, "false_discovery_rate": FDR,
+            "tested": table.attrs["tested"],
+            "needed": None if math.isinf(table.attrs["needed"]) else round(table.attrs["needed"], 3),
+        },
+    }
+    for kind, name in TESTED.items():
+        rows = table[table["kind"] == kind]
+        data[PLURALS[name]] = describe_terms(rows)
+    for direction in ("rising", "fading"):
+        data[direction] = describe_changes(pick_direction(trends, None, direction, len(table)))
+    trends.memo["data"] = data
+    return data
 
 
 def top_keywords_over_time(trends: Trends, top: int = 10) -> pd.DataFrame:
