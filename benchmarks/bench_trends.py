@@ -7,9 +7,9 @@ fresh interpreter (cold caches, imports not timed) and reports its wall time and
 allocations during the case (tracemalloc, in a second fresh run so that tracing does not slow the timing):
 
   read      archive.load_archive: parse and validate every sidecar of the topic (the floor)
-  tables    read + normalise + every table of the page (families, papers, keywords, rising/fading,
-            affiliations, countries) + the reading of the numbers
-  page      tables + every chart rendered to PNG + the HTML tables: all the trends notebook does
+  tables    read + normalise + every table of the page (families, papers, keywords, the comparison of the
+            two windows with its statistic, affiliations, countries) + the reading of the numbers
+  page      tables + every chart rendered to PNG + trends.json + the HTML tables: all the trends notebook does
   papermill publish.build_trends_page end to end (kernel start, notebook, publish), for reference
 
 Target: the page (in-process) costs at most 2× reading the sidecars. Exit 1 when it is missed.
@@ -48,14 +48,14 @@ def run_read():
 def run_tables():
     t = trends.topic_trends(slug, "topics.yml", posts)
     return [trends.family_over_time(t), trends.papers_over_time(t), trends.top_keywords_over_time(t),
-            trends.rising_terms(t), trends.fading_terms(t), trends.top_affiliations(t), trends.top_countries(t),
-            trendpage.render_reading(t)], t
+            trends.changes_data(t), trends.rising_terms(t), trends.fading_terms(t), trends.top_affiliations(t),
+            trends.top_countries(t), trendpage.render_reading(t)], t
 
 def run_page():
     _tables, t = run_tables()
     pngs = [charts.plot_families(t), charts.plot_papers(t), charts.plot_keyword_trend(t), charts.plot_rising(t),
             charts.plot_affiliations(t)]
-    return pngs, trendpage.render_rising_tables(t), trendpage.render_affiliation_tables(t)
+    return pngs, trendpage.dump_data(t), trendpage.render_rising_tables(t), trendpage.render_affiliation_tables(t)
 
 case_fn = {"read": run_read, "tables": run_tables, "page": run_page}[case]
 if trace:

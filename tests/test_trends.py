@@ -297,7 +297,7 @@ def test_topic_terms_come_from_the_query_and_the_name():
 def test_phrases_count_for_the_known_terms_they_hold():
     support = {"audio-driven talking head": 3, "talking head": 2, "audio-driven": 2, "one-shot talking head": 1,
                "high-fidelity talking face": 1, "speaking style": 2, "personalized speaking style": 1,
-               "talking faces synthesis": 1, "latent diffusion model": 1, "gesture generation": 1}
+               "talking faces synthesis": 1, "latent diffusion model": 1, "motion retargeting": 1}
     mapped = {k: set(v) for k, v in vocab.map_keywords(support).items()}
     assert mapped["audio-driven talking head"] == {"talking head", "audio-driven"}
     assert mapped["one-shot talking head"] == {"talking head"}  # "one-shot": no term of its own here
@@ -305,7 +305,7 @@ def test_phrases_count_for_the_known_terms_they_hold():
     assert mapped["personalized speaking style"] == {"speaking style"}
     assert mapped["talking faces synthesis"] == {"talking head"}
     assert mapped["latent diffusion model"] == {"diffusion model"}
-    assert mapped["gesture generation"] == {"gesture generation"}  # holds no known term: kept as it is
+    assert mapped["motion retargeting"] == {"motion retargeting"}  # holds no known term: kept as it is
     topic = vocab.query_terms(TALKING_HEAD_QUERY, "Talking Head Generation")
     on_topic = vocab.map_keywords({**support, "head generation": 2, "high fidelity talking": 1}, topic)
     assert on_topic["audio-driven talking head"] == ("audio-driven",) and on_topic["talking head"] == ()
@@ -467,7 +467,7 @@ def test_sample_keywords_are_one_name_per_concept(archive):
     supported = [term for term, n in counts.items() if n >= trends.MIN_PAPERS]
     listed = {c["term"] for c in data["rising"] + data["fading"]} | set(supported)
     topic = vocab.query_terms(TALKING_HEAD_QUERY, "Talking Head Generation")
-    assert len(supported) >= 15  # enough terms for the checks below to mean something
+    assert len(supported) >= 12  # enough terms for the checks below to mean something
     assert not [term for term in counts.index if vocab.is_topic_term(term, topic)]  # no topic term at all
     assert not {"talking head", "talking face", "talking head generation", "lip synchronization", "head generation",
                 "audio-driven talking head"} & set(counts.index)

@@ -276,8 +276,9 @@ def plot_changes(changes: list[dict], needed: float | None, title: str, words: d
             ax.axvline(x, color="#444", linewidth=0.8, linestyle="--")
     ax.set_xlabel(words["change"])
     ax.grid(axis="y", visible=False)
-    handles = [matplotlib.patches.Patch(color=PALETTE[0], label=words["rising_legend"]),
-               matplotlib.patches.Patch(color=PALETTE[1], label=words["fading_legend"])]
+    handles = [matplotlib.patches.Patch(color=colour, label=words[f"{name}_legend"])
+               for name, colour, present in (("rising", PALETTE[0], max(scores) > 0), ("fading", PALETTE[1], min(scores) < 0))
+               if present]
     # Right of the axes: inside, it would cover a bar whichever corner it took.
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=9)
     return fig

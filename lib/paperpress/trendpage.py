@@ -12,6 +12,7 @@ from .archive import write_front_matter
 from .config import load_labels
 from .text import escape_md
 from .trends import Trends
+from .vocab import normalise_keyword
 
 LABELS = load_labels("trends")  # data/labels.yml
 # The comparison's numbers, written beside the trends page and linked from it (a relative link: Quarto copies
@@ -192,10 +193,20 @@ def join_items(items: list[str], words: dict) -> str:
 
 
 def describe_items(changes: list[dict], words: dict, top: int = 3) -> str:
-    """The strongest changes of one direction as a phrase: what, its counts and z."""
-    items = [words["r_item"].format(what=words[f"r_what_{c['kind']}"].format(term=escape_md(c["term"])), now=c["now"],
-                                    before=c["before"], z=c["score"]) for c in changes[:top]]
-    return join_items(items, words)
+    """The strongest changes of one direction as a phrase: what, its counts and z; a concept once.
+
+    A method tag and the keyword of the same name ("3D Gaussian Splatting") are one finding, named once.
+    """
+    named: set[str] = set()
+    items = []
+    for change in changes:
+        concept = normalise_keyword(change["term"]) if change["kind"] in ("keyword", "method") else ""
+        if concept and concept in named:
+            continue
+        named.add(concept)
+        what = words[f"r_what_{change['kind']}"].format(term=escape_md(change["term"]))
+        items.append(words["r_item"].format(what=what, now=change["now"], before=change["before"], z=change["score"]))
+    return join_items(items[:top], words)
 
 
 def read_windows(t: Trends) -> str:

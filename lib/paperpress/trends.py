@@ -20,7 +20,8 @@ from .vocab import family_order, map_keywords, method_families, normalise_keywor
 
 WINDOW_DAYS = TRENDS_WINDOW_DAYS  # trailing window of a post's archive section, and of rising/fading terms
 MIN_PAPERS = 5  # minimum support: a term is tested only with at least this many papers in one of the two windows
-MIN_KNOWN = 2  # a keyword that this many papers use is a known term: phrases holding it count for it
+MIN_KNOWN = 2  # a phrase that this many papers use on its own is a known term: phrases holding it count for it
+MIN_WORD = 3  # the same for a single word (a lone "real" or "time" is more often a fragment than a term)
 PRIOR_WEIGHT = 0.1  # the prior of the log-odds is worth this share of the papers compared (α0)
 FDR = 0.05  # expected share of false findings among the terms called rising or fading (Benjamini–Hochberg)
 MAX_WEEKLY_DAYS = 182  # spans up to about half a year are counted per week, longer ones per month
@@ -173,7 +174,7 @@ def collect_facts(archive: Iterable[Digest]) -> tuple[list[tuple[str, str]], dic
 
 def split_keywords(frame: pd.DataFrame, topic: frozenset[str]) -> pd.DataFrame:
     """Keyword facts in their counting terms: one name per concept, phrases split, the topic's own terms out."""
-    mapping = map_keywords(frame["term"].value_counts().to_dict(), topic, MIN_KNOWN)
+    mapping = map_keywords(frame["term"].value_counts().to_dict(), topic, MIN_KNOWN, MIN_WORD)
     split = frame.assign(term=frame["term"].map(mapping)).explode("term")
     split = split[split["term"].notna()].astype({"term": str})
     return split.drop_duplicates(["paper", "term"]).reset_index(drop=True)

@@ -97,13 +97,14 @@ def load_keyword_rules() -> KeywordRules:
         target = shape_keyword(canonical, plain)
         for alias in [canonical, *others]:
             aliases[fold_term(shape_keyword(alias, plain))] = target
-    for method in load_methods():  # a method tag is a term too ("audio driven" is spelt like the tag)
-        shaped = shape_keyword(method.tag, plain)
-        aliases.setdefault(fold_term(shaped), shaped)
-    chinese = {squeeze_cjk(k): aliases.get(fold_term(shape_keyword(v, plain)), shape_keyword(v, plain))
-               for k, v in data["chinese"].items()}
     stop_terms = frozenset(fold_term(shape_keyword(t, plain)) for t in data["stop_terms"]) | \
         frozenset(fold_term(clean_term(t)) for t in data["stop_terms"])
+    for method in load_methods():  # a method tag is a term too ("audio driven" is spelt like the tag)
+        shaped = shape_keyword(method.tag, plain)
+        if fold_term(shaped) not in stop_terms:  # "clip": a video clip as often as the CLIP model
+            aliases.setdefault(fold_term(shaped), shaped)
+    chinese = {squeeze_cjk(k): aliases.get(fold_term(shape_keyword(v, plain)), shape_keyword(v, plain))
+               for k, v in data["chinese"].items()}
     return KeywordRules(aliases, chinese, stop_terms, frozenset(data["stop_words"]), plain.keep, plain.irregular)
 
 
@@ -310,15 +311,16 @@ def words_of(words: list[str]) -> str:
     return " ".join(words)
 
 
-def map_keywords(support: dict[str, int], topic: frozenset[str] = frozenset(),
-                 min_known: int = 2) -> dict[str, tuple[str, ...]]:
+def map_keywords(support: dict[str, int], topic: frozenset[str] = frozenset(), min_known: int = 2,
+                 min_word: int = 3) -> dict[str, tuple[str, ...]]:
     """Each normalised keyword → the terms it counts for: one spelling per concept, phrases split, topic terms out.
 
     support: papers per normalised keyword. Known terms are the curated ones (data/keywords.yml,
     data/methods.yml), the topic's own terms, and every keyword that at least `min_known` papers use on
-    its own. A phrase that holds a known term counts for it, and for the known terms among its modifiers
+    its own (`min_word` for a single word: a lone "real" or "time" is more often a fragment than a term).
+    A phrase that holds a known term counts for it, and for the known terms among its modifiers
     ("audio-driven talking head" → "talking head", "audio-driven"; "high-fidelity talking head" →
-    "talking head"). So a term counted in `min_known` papers or more never contains another one. Then the
+    "talking head"). So a term counted in `min_word` papers or more never contains another one. Then the
     topic's own terms, and their pieces, are dropped: every paper of the topic has them.
     """
     values = [v for v in support if v]
@@ -327,7 +329,8 @@ def map_keywords(support: dict[str, int], topic: frozenset[str] = frozenset(),
     for value in values:
         name = spelling[fold_term(value)]
         merged[name] = merged.get(name, 0) + support[value]
-    splitter = Splitter(load_keyword_rules().known | topic | {t for t, n in merged.items() if n >= min_known})
+    used = {t for t, n in merged.items() if n >= (min_known if " " in fold_term(t) else min_word)}
+    splitter = Splitter(load_keyword_rules().known | topic | used)
     result = {}
     for value in values:
         atoms = splitter.split(spelling[fold_term(value)])
