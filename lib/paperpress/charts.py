@@ -276,9 +276,8 @@ def plot_changes(changes: list[dict], needed: float | None, title: str, words: d
             ax.axvline(x, color="#444", linewidth=0.8, linestyle="--")
     ax.set_xlabel(words["change"])
     ax.grid(axis="y", visible=False)
-    handles = [matplotlib.patches.Patch(color=colour, label=words[f"{name}_legend"])
-               for name, colour, present in (("rising", PALETTE[0], max(scores) > 0), ("fading", PALETTE[1], min(scores) < 0))
-               if present]
+    drawn = (("rising", PALETTE[0], max(scores) > 0), ("fading", PALETTE[1], min(scores) < 0))
+    handles = [matplotlib.patches.Patch(color=colour, label=words[f"{name}_legend"]) for name, colour, shown in drawn if shown]
     # Right of the axes: inside, it would cover a bar whichever corner it took.
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=9)
     return fig

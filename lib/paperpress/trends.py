@@ -26,7 +26,8 @@ PRIOR_WEIGHT = 0.1  # the prior of the log-odds is worth this share of the paper
 FDR = 0.05  # expected share of false findings among the terms called rising or fading (Benjamini–Hochberg)
 MAX_WEEKLY_DAYS = 182  # spans up to about half a year are counted per week, longer ones per month
 KINDS = ("keyword", "method", "family", "affiliation", "country")
-TESTED = {"keyword": "keyword", "method": "method", "family": "family", "affiliation": "institution"}  # kind → name in trends.json
+# The kinds whose changes are tested, and their names in trends.json.
+TESTED = {"keyword": "keyword", "method": "method", "family": "family", "affiliation": "institution"}
 PLURALS = {"keyword": "keywords", "method": "methods", "family": "families", "institution": "institutions"}
 
 
@@ -180,8 +181,9 @@ def split_keywords(frame: pd.DataFrame, topic: frozenset[str]) -> pd.DataFrame:
     return split.drop_duplicates(["paper", "term"]).reset_index(drop=True)
 
 
-def build_frames(archive: Iterable[Digest], topic: frozenset[str] = frozenset()) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, str]]:
-    """Papers and per-kind facts of an archive, normalised (each distinct raw value once), spellings merged."""
+def build_frames(archive: Iterable[Digest], topic: frozenset[str] = frozenset()
+                 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, str]]:
+    """Papers and per-kind facts of an archive, normalised (each distinct raw value once), topic terms out."""
     papers, raw = collect_facts(archive)
     keywords = {k: normalise_keyword(k) for k in set(raw["keyword"].values)}
     families = method_families()
@@ -510,13 +512,14 @@ def changes_data(trends: Trends) -> dict:
     data: dict = {
         "topic": {"slug": trends.topic_slug, "name": trends.topic_name},
         "windows": {
-            "now": {"from": current.strftime("%Y-%m-%d"), "to": end.strftime("%Y-%m-%d"), "papers": table.attrs["papers_now"]},
+            "now": {"from": current.strftime("%Y-%m-%d"), "to": end.strftime("%Y-%m-%d"),
+                    "papers": table.attrs["papers_now"]},
             "before": {"from": prev.strftime("%Y-%m-%d"), "to": (current - day).strftime("%Y-%m-%d"),
                        "papers": table.attrs["papers_before"]},
         },
         "statistic": {
-            "score": "z of the weighted log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008), "
-                     "papers per term",
+            "score": "z of the weighted log-odds ratio with an informative Dirichlet prior "
+                     "(Monroe, Colaresi & Quinn 2008), papers per term",
             "prior_weight": PRIOR_WEIGHT, "min_papers": MIN_PAPERS, "false_discovery_rate": FDR,
             "tested": table.attrs["tested"],
             "needed": None if math.isinf(table.attrs["needed"]) else round(table.attrs["needed"], 3),

@@ -222,13 +222,17 @@ def is_topic_term(term: str, topic: frozenset[str]) -> bool:
     """
     if CJK.search(term):
         return any(term in t for t in topic)
-    pieces = {" ".join(w[i:j]) for t in topic for w in [fold_term(t).split(" ")]
-              for i in range(len(w)) for j in range(i + 1, len(w) + 1)}
-    words = fold_term(term).split(" ")
-    return cover_words(words, pieces, load_keyword_rules().stop_terms)
+    return cover_words(fold_term(term).split(" "), topic_pieces(topic), load_keyword_rules().stop_terms)
 
 
-def cover_words(words: list[str], pieces: set[str], generic: frozenset[str]) -> bool:
+@functools.lru_cache(maxsize=64)
+def topic_pieces(topic: frozenset[str]) -> frozenset[str]:
+    """Every run of words of the topic's terms, folded: "talking head" gives "talking", "head", "talking head"."""
+    return frozenset(" ".join(w[i:j]) for t in topic for w in [fold_term(t).split(" ")]
+                     for i in range(len(w)) for j in range(i + 1, len(w) + 1))
+
+
+def cover_words(words: list[str], pieces: frozenset[str], generic: frozenset[str]) -> bool:
     """Whether the words are a run of topic pieces and generic terms, with at least one topic piece."""
     covered = {0: False}  # words covered so far → whether a topic piece was used
     for end in range(1, len(words) + 1):
@@ -253,9 +257,8 @@ class Splitter:
 
     def __init__(self, known: frozenset[str]):
         self.rules = load_keyword_rules()
-        self.known = known
         self.folded = {fold_term(k): k for k in known}
-        self.cjk = sorted({k for k in [*known, *load_keyword_rules().chinese] if CJK.search(k)}, key=len, reverse=True)
+        self.cjk = sorted({k for k in [*known, *self.rules.chinese] if CJK.search(k)}, key=len, reverse=True)
         self.memo: dict[str, tuple[str, ...]] = {}
 
     def split(self, term: str) -> tuple[str, ...]:
@@ -271,7 +274,7 @@ class Splitter:
             for known in self.cjk:
                 at = term.find(known)
                 if known != term and at >= 0:
-                    found = load_keyword_rules().chinese.get(known, known)
+                    found = self.rules.chinese.get(known, known)
                     return term[:at], found, term[at + len(known):]
             return None
         words = fold_term(term).split(" ")  # hyphens part words too: "smpl-x" holds "smpl"
@@ -283,9 +286,10 @@ class Splitter:
                 # "talking faces" inside a phrase counts in its normal form, a lone word only through a curated
                 # alias ("gaussian", "nerf"), never by its plural alone ("heads" is no term); a curated term
                 # splits only at the terms it spells out ("vision-language model" holds no "large language model").
-                if found is None and not curated and (size > 1 or fold_term(shape_keyword(span, self.rules)) in self.rules.aliases):
+                lone_alias = fold_term(shape_keyword(span, self.rules)) in self.rules.aliases
+                if found is None and not curated and (size > 1 or lone_alias):
                     found = self.folded.get(fold_term(normalise_keyword(span)))
-                if found and fold_term(found) != words_of(words):
+                if found and fold_term(found) != " ".join(words):
                     return " ".join(words[:start]), found, " ".join(words[start + size:])
         return None
 
@@ -304,11 +308,6 @@ class Splitter:
                 pieces = self.split(shaped) or (shaped,)
                 parts.extend(self.folded[fold_term(p)] for p in pieces if fold_term(p) in self.folded)
         return tuple(dict.fromkeys(parts))
-
-
-def words_of(words: list[str]) -> str:
-    """Folded words joined again."""
-    return " ".join(words)
 
 
 def map_keywords(support: dict[str, int], topic: frozenset[str] = frozenset(), min_known: int = 2,
