@@ -175,10 +175,22 @@ def collect_facts(archive: Iterable[Digest]) -> tuple[list[tuple[str, str]], dic
 
 def split_keywords(frame: pd.DataFrame, topic: frozenset[str]) -> pd.DataFrame:
     """Keyword facts in their counting terms: one name per concept, phrases split, the topic's own terms out."""
-    mapping = map_keywords(frame["term"].value_counts().to_dict(), topic, MIN_KNOWN, MIN_WORD)
-    split = frame.assign(term=frame["term"].map(mapping)).explode("term")
-    split = split[split["term"].notna()].astype({"term": str})
-    return split.drop_duplicates(["paper", "term"]).reset_index(drop=True)
+    codes, names = pd.factorize(frame["term"])  # the frame holds each (paper, keyword) once: counts are papers
+    mapping = map_keywords(dict(zip(names, np.bincount(codes, minlength=len(names)).tolist())), topic,
+                           MIN_KNOWN, MIN_WORD)
+    # Each fact becomes one row per term it counts for (numpy: an archive has many facts, few distinct keywords).
+    atom_codes, atoms = pd.factorize(pd.Index([a for name in names for a in mapping[name]], dtype=object))
+    lengths = np.array([len(mapping[name]) for name in names], dtype=int)
+    starts = np.cumsum(lengths) - lengths
+    reps = lengths[codes]
+    rows = np.repeat(np.arange(len(codes)), reps)
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(reps) - reps, reps)
+    terms = atom_codes[starts[codes[rows]] + within] if len(rows) else np.array([], dtype=int)
+    papers = pd.factorize(frame["paper"])[0][rows]
+    _, first = np.unique(papers * max(len(atoms), 1) + terms, return_index=True)  # a term once per paper
+    keep = rows[np.sort(first)], terms[np.sort(first)]
+    return pd.DataFrame({"date": frame["date"].to_numpy()[keep[0]], "paper": frame["paper"].to_numpy()[keep[0]],
+                         "term": np.asarray(atoms, dtype=object)[keep[1]]})
 
 
 def build_frames(archive: Iterable[Digest], topic: frozenset[str] = frozenset()
