@@ -460,9 +460,11 @@ def find_changes(trends: Trends) -> pd.DataFrame:
     z = np.full(len(table), np.nan)
     z[tested.to_numpy()] = score_changes(table["now"][tested], table["before"][tested], n_now, n_before)
     table["z"] = z
-    found = find_cutoff(np.array([math.erfc(abs(v) / math.sqrt(2)) for v in z[tested.to_numpy()]]), FDR)
+    p_values = np.array([math.erfc(abs(v) / math.sqrt(2)) if v == v else 1.0 for v in z])  # two-sided; NaN: 1
+    found = find_cutoff(p_values[tested.to_numpy()], FDR)
     needed = needed_score(found, int(tested.sum()), FDR)
-    significant = tested & (table["z"].abs() >= needed) if found else tested & False
+    # The findings are the tests with p ≤ found·FDR/tested, the same as |z| ≥ needed.
+    significant = tested & (p_values <= found * FDR / max(int(tested.sum()), 1))
     table["direction"] = np.where(significant & (table["z"] > 0), "rising",
                                   np.where(significant & (table["z"] < 0), "fading", "none"))
     table.attrs.update(papers_now=n_now, papers_before=n_before, tested=int(tested.sum()), needed=needed, found=found)
