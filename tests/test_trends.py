@@ -474,6 +474,7 @@ def test_sample_keywords_are_one_name_per_concept(archive):
     generic = {"dataset", "english", "method", "model", "talk", "expression", "animation", "language", "learning"}
     assert not generic & listed and all(vocab.normalise_keyword(term) == term for term in listed)
     assert not [(a, b) for a in supported for b in supported if contains(a, b)]
+    assert not t.facts["keyword"].duplicated(["paper", "term"]).any()  # a paper counts once per term
     for term in data["keywords"]:  # the minimum support: only terms with MIN_PAPERS in a window are scored
         tested = max(term["now"], term["before"]) >= trends.MIN_PAPERS
         assert (term["score"] is not None) == tested and (term["direction"] != "none") <= tested
