@@ -442,6 +442,25 @@ def test_a_planted_term_rises_first(tmp_path):
     assert "talking head" not in set(t.facts["keyword"]["term"])  # the topic's own term
 
 
+def test_papers_listed_briefly_do_not_dilute_keywords():
+    # A busier window lists many papers beyond max_papers (no summary, no keywords): the keyword shares are of
+    # the summarised papers, so a steady keyword does not fade. (Methods are tagged on every paper, and these
+    # listed papers' abstracts name none: their methods do fade.)
+    rows = [(day, entry) for day, entry in planted_entries() if "3D Gaussian Splatting" not in entry.summary.methods]
+    days = group_days(rows)
+    busy = [post.model_copy(update={"listed": tuple(make_paper(5000 + 10 * i + k) for k in range(4))})
+            if post.date >= "2024-03-31" else post for i, post in enumerate(days)]
+    t = trends.make_trends(busy, busy[-1].date, 90, "planted", "Talking Head Generation", "en", len(busy) - 1,
+                           TALKING_HEAD_QUERY)
+    data = trends.changes_data(t)
+    now = data["windows"]["now"]
+    assert now["papers"] == now["summarised"] + 4 * 45 == now["detailed"] + 4 * 45
+    assert not [c for c in data["rising"] + data["fading"] if c["kind"] == "keyword"]
+    assert {c["kind"] for c in data["fading"]} == {"method", "family"}
+    row = next(r for r in data["keywords"] if r["term"] == "facial animation")
+    assert abs(row["change"]) < 10 and row["share_now"] == round(100 * row["now"] / now["summarised"], 1)
+
+
 def test_shuffled_dates_show_no_change(tmp_path):
     rows = planted_entries()
     found = []
@@ -485,8 +504,10 @@ def test_trends_data_is_complete_and_deterministic(archive):
     a, b = load_trends(archive, "talking-head"), load_trends(archive, "talking-head")
     data = trends.changes_data(a)
     assert json.dumps(data, sort_keys=True) == json.dumps(trends.changes_data(b), sort_keys=True)
-    assert data["windows"] == {"now": {"from": "2024-09-09", "to": "2024-12-07", "papers": 66},
-                               "before": {"from": "2024-06-11", "to": "2024-09-08", "papers": 58}}
+    assert data["windows"] == {"now": {"from": "2024-09-09", "to": "2024-12-07", "papers": 66, "summarised": 66,
+                                       "detailed": 66},
+                               "before": {"from": "2024-06-11", "to": "2024-09-08", "papers": 58, "summarised": 58,
+                                          "detailed": 58}}
     kinds = {"keywords": "keyword", "methods": "method", "families": "family", "institutions": "affiliation"}
     for name, kind in kinds.items():
         compared = trends.compare_windows(a, kind)

@@ -50,6 +50,9 @@ def describe_test(t: Trends) -> str:
     stat = data["statistic"]
     counts = words_of(t)["how"].format(now=data["windows"]["now"]["papers"], before=data["windows"]["before"]["papers"],
                                        days=t.window_days, min=stat["min_papers"])
+    now, before = data["windows"]["now"], data["windows"]["before"]
+    if (now["summarised"], before["summarised"]) != (now["papers"], before["papers"]):
+        counts += words_of(t)["space"] + words_of(t)["how_base"].format(now=now["summarised"], before=before["summarised"])
     if not stat["tested"]:
         return counts
     rule = words_of(t)["how_rule"].format(needed=stat["needed"], fdr=round(100 * stat["false_discovery_rate"]),

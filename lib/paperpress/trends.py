@@ -29,6 +29,7 @@ KINDS = ("keyword", "method", "family", "affiliation", "country")
 # The kinds whose changes are tested, and their names in trends.json.
 TESTED = {"keyword": "keyword", "method": "method", "family": "family", "affiliation": "institution"}
 PLURALS = {"keyword": "keywords", "method": "methods", "family": "families", "institution": "institutions"}
+PAPERS_OF = {"keyword": "summarised", "affiliation": "detailed", "country": "detailed"}  # who can have the kind's facts
 
 
 def counted_affiliations(entry: Entry) -> tuple[Affiliation, ...]:
@@ -151,9 +152,13 @@ def raw_affiliations(entry: Entry) -> list[tuple[str, str | None, str | None]]:
     return [(a.name, a.ror, a.country) for a in counted_affiliations(entry)]
 
 
-def collect_facts(archive: Iterable[Digest]) -> tuple[list[tuple[str, str]], dict[str, Columns]]:
-    """Papers (first posting only) and the raw keywords, method tags and affiliations of each."""
-    papers: dict[str, str] = {}
+def collect_facts(archive: Iterable[Digest]) -> tuple[list[tuple[str, str, bool, bool]], dict[str, Columns]]:
+    """Papers (first posting only: day, id, summarised, detailed) and the raw keywords, method tags and affiliations.
+
+    Only a summarised paper can have keywords, and only a detailed one (an entry of its post, not one listed
+    briefly beyond max_papers) affiliations: each kind's shares are taken of the papers that could have it.
+    """
+    papers: dict[str, tuple[str, bool, bool]] = {}
     raw = {kind: Columns() for kind in ("keyword", "method", "affiliation")}
     for digest in archive:
         day = digest.date
@@ -161,16 +166,16 @@ def collect_facts(archive: Iterable[Digest]) -> tuple[list[tuple[str, str]], dic
             pid = entry.paper.arxiv_id
             if pid in papers:
                 continue  # a paper counts on the day it was first posted
-            papers[pid] = day
+            papers[pid] = (day, entry.summary is not None, True)
             if entry.summary:
                 raw["keyword"].extend(day, pid, entry.summary.keywords)
                 raw["method"].extend(day, pid, entry.summary.methods)
             raw["affiliation"].extend(day, pid, raw_affiliations(entry))
         for paper in digest.listed:  # beyond max_papers: no summary, no PDF, but counted and method-tagged
             if paper.arxiv_id not in papers:
-                papers[paper.arxiv_id] = day
+                papers[paper.arxiv_id] = (day, False, False)
                 raw["method"].extend(day, paper.arxiv_id, tag_methods(f"{paper.title}. {paper.abstract}"))
-    return [(day, pid) for pid, day in papers.items()], raw
+    return [(day, pid, summarised, detailed) for pid, (day, summarised, detailed) in papers.items()], raw
 
 
 def split_keywords(frame: pd.DataFrame, topic: frozenset[str]) -> pd.DataFrame:
@@ -212,7 +217,8 @@ def build_frames(archive: Iterable[Digest], topic: frozenset[str] = frozenset()
         "affiliation": raw["affiliation"].frame([named[a] for a in raw["affiliation"].values]),
         "country": raw["affiliation"].frame([institutions[a].country for a in raw["affiliation"].values]),
     }
-    paper_frame = pd.DataFrame({"date": to_dates([d for d, _p in papers]), "paper": [p for _d, p in papers]})
+    paper_frame = pd.DataFrame({"date": to_dates([p[0] for p in papers]), "paper": [p[1] for p in papers],
+                                "summarised": [p[2] for p in papers], "detailed": [p[3] for p in papers]})
     return paper_frame, facts, countries
 
 
@@ -361,9 +367,12 @@ def count_terms(trends: Trends, kind: str, start: pd.Timestamp | None = None,
     return trends.memo[key]
 
 
-def count_papers(trends: Trends, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> int:
-    """Papers between two days."""
-    return len(select_span(trends.papers, start, end))
+def count_papers(trends: Trends, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
+                 kind: str = "") -> int:
+    """Papers between two days (of a kind's facts: those that could have them, see collect_facts)."""
+    papers = select_span(trends.papers, start, end)
+    column = PAPERS_OF.get(kind)
+    return int(papers[column].sum()) if column and len(papers) else len(papers)
 
 
 def top_affiliations(trends: Trends, top: int = 10, recent: bool = False) -> pd.DataFrame:
@@ -389,7 +398,7 @@ def top_countries(trends: Trends, top: int = 10) -> pd.DataFrame:
 # --- what changed: the current window against the one before --------------------------------------
 
 
-def score_changes(now: np.ndarray, before: np.ndarray, n_now: int, n_before: int) -> np.ndarray:
+def score_changes(now, before, n_now, n_before) -> np.ndarray:
     """z-scores of each term's weighted log-odds ratio, now against before, with an informative Dirichlet prior.
 
     Monroe, Colaresi & Quinn (2008), "Fightin' Words", on papers instead of words: a paper counts once per
@@ -406,8 +415,9 @@ def score_changes(now: np.ndarray, before: np.ndarray, n_now: int, n_before: int
     both a large change and enough papers; z > 0 is a rise. A term in every paper of both windows scores 0.
     """
     y1, y0 = np.asarray(now, dtype=float), np.asarray(before, dtype=float)
+    n_now, n_before = np.asarray(n_now, dtype=float), np.asarray(n_before, dtype=float)  # per term, or one for all
     weight = PRIOR_WEIGHT * (n_now + n_before)
-    share = (y1 + y0) / max(n_now + n_before, 1)
+    share = (y1 + y0) / np.maximum(n_now + n_before, 1)
     a, b = weight * share, weight * (1 - share)
     with np.errstate(divide="ignore", invalid="ignore"):
         delta = np.log((y1 + a) / (n_now - y1 + b)) - np.log((y0 + a) / (n_before - y0 + b))
@@ -451,14 +461,19 @@ def find_changes(trends: Trends) -> pd.DataFrame:
         both = pd.concat({"now": count_terms(trends, kind, current, end),
                           "before": count_terms(trends, kind, prev, before_end)}, axis=1)
         both = both.fillna(0).astype(int).rename_axis("term").reset_index().sort_values("term", kind="stable")
-        parts.append(both.assign(kind=kind)[["kind", "term", "now", "before"]])
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["kind", "term", "now", "before"])
-    table["share now"] = (100 * table["now"] / max(n_now, 1)).round(1)
-    table["share before"] = (100 * table["before"] / max(n_before, 1)).round(1)
-    table["change"] = (100 * table["now"] / max(n_now, 1) - 100 * table["before"] / max(n_before, 1)).round(1)
-    tested = (table[["now", "before"]].max(axis=1) >= MIN_PAPERS) & bool(n_now) & bool(n_before)
+        # Shares are of the papers that could have the kind's facts: keywords need a summary.
+        base = {"of now": count_papers(trends, current, end, kind), "of before": count_papers(trends, prev, before_end, kind)}
+        parts.append(both.assign(kind=kind, **base)[["kind", "term", "now", "before", "of now", "of before"]])
+    columns = ["kind", "term", "now", "before", "of now", "of before"]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    of_now, of_before = table["of now"].clip(lower=1), table["of before"].clip(lower=1)
+    table["share now"] = (100 * table["now"] / of_now).round(1)
+    table["share before"] = (100 * table["before"] / of_before).round(1)
+    table["change"] = (100 * table["now"] / of_now - 100 * table["before"] / of_before).round(1)
+    tested = (table[["now", "before"]].max(axis=1) >= MIN_PAPERS) & (table["of now"] > 0) & (table["of before"] > 0)
     z = np.full(len(table), np.nan)
-    z[tested.to_numpy()] = score_changes(table["now"][tested], table["before"][tested], n_now, n_before)
+    z[tested.to_numpy()] = score_changes(table["now"][tested], table["before"][tested], table["of now"][tested],
+                                         table["of before"][tested])
     table["z"] = z
     p_values = np.array([math.erfc(abs(v) / math.sqrt(2)) if v == v else 1.0 for v in z])  # two-sided; NaN: 1
     found = find_cutoff(p_values[tested.to_numpy()], FDR)
@@ -516,6 +531,13 @@ def describe_terms(table: pd.DataFrame) -> list[dict]:
             for term, now, before, share_now, share_before, change, z, direction in zip(*(table[c] for c in columns))]
 
 
+def describe_window(trends: Trends, start: pd.Timestamp, end: pd.Timestamp) -> dict:
+    """A window in trends.json: its days, its papers, and those summarised (keywords) or posted in full (institutions)."""
+    return {"from": start.strftime("%Y-%m-%d"), "to": end.strftime("%Y-%m-%d"), "papers": count_papers(trends, start, end),
+            "summarised": count_papers(trends, start, end, "keyword"),
+            "detailed": count_papers(trends, start, end, "affiliation")}
+
+
 def changes_data(trends: Trends) -> dict:
     """The numbers of the comparison as plain data (trends.json): windows, the statistic, every term, findings."""
     if "data" in trends.memo:
@@ -526,10 +548,8 @@ def changes_data(trends: Trends) -> dict:
     data: dict = {
         "topic": {"slug": trends.topic_slug, "name": trends.topic_name},
         "windows": {
-            "now": {"from": current.strftime("%Y-%m-%d"), "to": end.strftime("%Y-%m-%d"),
-                    "papers": table.attrs["papers_now"]},
-            "before": {"from": prev.strftime("%Y-%m-%d"), "to": (current - day).strftime("%Y-%m-%d"),
-                       "papers": table.attrs["papers_before"]},
+            "now": describe_window(trends, current, end),
+            "before": describe_window(trends, prev, current - day),
         },
         "statistic": {
             "score": "z of the weighted log-odds ratio with an informative Dirichlet prior "
