@@ -116,7 +116,8 @@ def test_demo_trends_page_shows_its_charts(browser, demo):
     assert listing.locator("a[href*='trends/metaverse-avatars/index.html']").count() >= 1
     page = open_page(browser, f"{demo}/trends/metaverse-avatars/index.html")
     images = loaded_images(page)
-    assert len(images) >= 4 and all(width > 0 for _src, _alt, width in images), images
+    # Families, papers, keywords (the rising/fading chart only when a change passes the test: none in the demo).
+    assert len(images) >= 3 and all(width > 0 for _src, _alt, width in images), images
     monthly = next(alt for _src, alt, _width in images if alt.startswith("每月论文数"))
     counts = [int(n) for n in monthly.split("papers:")[1].split(",")]
     assert "(2024-01 – 2024-12)" in monthly and len(counts) == 12 and sum(c > 0 for c in counts) >= 9  # a real curve
