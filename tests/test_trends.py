@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import math
 import random
 import re
 from collections import Counter, defaultdict
