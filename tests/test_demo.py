@@ -90,8 +90,8 @@ def test_make_lab_opens_the_template_from_a_venv_of_its_own():
         pytest.skip("make not installed")
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
     assert any(req.startswith("jupyterlab") for req in extras["edit"])
-    dry = subprocess.run(["make", "-n", "-B", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "-B", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "-m venv .venv-lab" in dry and ".venv-lab/bin/python -m pip install" in dry and "-e '.[edit]'" in dry
     assert re.search(r"^\.venv-lab/bin/jupyter lab .*notebooks/digest\.ipynb$", dry.strip().splitlines()[-1])
-    demo = subprocess.run(["make", "-n", "-B", "demo"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    demo = subprocess.run(["make", "--no-print-directory", "-n", "-B", "demo"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert demo.strip().splitlines()[-1].endswith("bin/paperpress demo")
