@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -24,6 +25,9 @@ def test_reading_states_the_counts(archive):  # noqa: F811
     assert text.startswith(f"50 posts with 185 papers, {days[0]} to 2024-12-07.")
     families = trends.count_terms(t, "family")
     assert f"{families.index[0]} ({families.iloc[0]} papers" in text
+    assert f"then {families.index[1]} ({families.iloc[1]})." in text
+    chinese = trendpage.render_reading(dataclasses.replace(t, language="zh", memo={}))
+    assert f"其次是 {families.index[1]}（{families.iloc[1]} 篇）" in chinese  # counted the Chinese way, not "(41)"
     keywords = trends.count_terms(t, "keyword")
     assert f"the keywords used most are “{keywords.index[0]}” ({keywords.iloc[0]} papers)" in text
     # Nothing in the sample passes the test, and the reading says so instead of naming the noisiest term.

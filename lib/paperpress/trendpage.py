@@ -173,8 +173,8 @@ def read_families(t: Trends, papers: int) -> str:
     pct = round(100 * n / papers)
     if len(families) == 1:
         return words["r_family_only"].format(family=escape_md(family), n=n, pct=pct)
-    second = f"{escape_md(families.index[1])} ({int(families.iloc[1])})"
-    return words["r_family"].format(family=escape_md(family), n=n, pct=pct, second=second)
+    return words["r_family"].format(family=escape_md(family), n=n, pct=pct, second=escape_md(families.index[1]),
+                                    m=int(families.iloc[1]))
 
 
 def read_keywords(t: Trends, top: int = 3) -> str:
