@@ -19,7 +19,6 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,24 +28,13 @@ os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 from paperpress import mailings  # noqa: E402
 from paperpress.arxiv_api import PAGE_SIZE, ArxivClient, fetch_arxiv, select_window  # noqa: E402
 from paperpress.config import Settings, Topic  # noqa: E402
+from benchmarks.bench_arxiv import Row  # noqa: E402  (one table row, as bench_arxiv prints it)
 from tests.fakes.arxiv import FakeArxiv  # noqa: E402
 
 RULE_S = 3.0  # arXiv's pause between requests
 LOOKBACK_DAYS = 7
 LAST = dt.date(2026, 4, 3)
 TOPIC = Topic(slug="diffusion-models", name="Diffusion Models", query="ti:diffusion", categories=("cs.CV", "cs.LG"))
-
-
-@dataclass
-class Row:
-    """One approach's numbers."""
-
-    name: str
-    queries: int
-    requests: int
-    waited: float
-    wall: float
-    papers: int
 
 
 def make_papers(first: dt.date, per_mailing: int) -> list[dict]:
