@@ -46,7 +46,7 @@ def collect_posted(archive: list[Digest]) -> dict[str, set[str]]:
 def list_post_dates(posts_dir: str | Path, topic_slug: str, end_date: str = "") -> list[str]:
     """Dates of a topic's posts that have a sidecar, up to end_date (from folder names: nothing is parsed)."""
     pattern = re.compile(rf"^(\d{{4}}-\d{{2}}-\d{{2}})-{re.escape(topic_slug)}$")
-    dates = [m.group(1) for p in Path(posts_dir).glob("*/") if (m := pattern.match(p.name)) and (p / "digest.json").is_file()]
+    dates = [m.group(1) for p in Path(posts_dir).glob("*/") if (m := pattern.match(p.name)) and (p / SIDECAR).is_file()]
     return sorted(d for d in dates if not end_date or d <= end_date)
 
 

@@ -14,7 +14,7 @@ from .archive import write_front_matter
 from .config import load_labels
 from .records import Digest, Entry, Paper, Summary
 from .summarise import split_sentences
-from .text import escape_md, link
+from .text import escape_md, fence, link
 
 LABELS = load_labels("post")  # data/labels.yml
 
@@ -238,15 +238,6 @@ def markdown(text: str):
     return Markdown(text)
 
 
-def fence_html(html_text: str) -> str:
-    """Raw HTML as a pandoc raw block, passed through untouched (never read as Markdown)."""
-    # The form Quarto itself gives a text/html output (src/core/jupyter/jupyter.ts, mdHtmlOutput →
-    # mdFormatOutput: a ```{=html} fence longer than any backtick run inside).
-    longest = max((len(run) for run in re.findall(r"`+", html_text)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}{{=html}}\n{html_text.strip()}\n{ticks}"
-
-
 def show_parts(parts: list, output_dir: str = "") -> None:
     """Notebook cell output: the parts as one Markdown text (a page being built) or one by one (interactive)."""
     # With an output folder the cell carries `#| output: asis` and Quarto puts this one text in the page
@@ -272,7 +263,9 @@ def to_markdown(part) -> str:
     """One part as Markdown: a saved chart as its image link, an HTML table as a raw block, Markdown as is."""
     if not isinstance(part, str):
         return part.markdown()
-    return fence_html(part) if part.startswith("<") else part
+    # Raw HTML as a pandoc raw block, never read as Markdown: the form Quarto itself gives a text/html
+    # output (src/core/jupyter/jupyter.ts, mdHtmlOutput → mdFormatOutput).
+    return fence(part.strip(), "{=html}") if part.startswith("<") else part
 
 
 def show_header(digest: Digest):

@@ -32,7 +32,7 @@ import pypandoc
 import yaml
 
 from .config import PaperpressError
-from .text import quote_attribute
+from .text import fence, quote_attribute
 
 log = logging.getLogger(__name__)
 
@@ -493,13 +493,6 @@ def write_image(value: Any, mime: str, name: str, out_dir: Path) -> str:
     text = to_text(value)
     target.write_bytes(text.encode("utf-8") if mime == "image/svg+xml" else base64.b64decode(text))
     return f"{FIGURE_DIR}/{name}"
-
-
-def fence(text: str, info: str) -> str:
-    """A fenced block holding text verbatim (longer fence than any backtick run inside)."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}{info}\n{text.rstrip()}\n{ticks}"
 
 
 def page_metadata(meta: dict[str, Any], config: dict[str, str], shown: Shown) -> dict[str, Any]:

@@ -71,6 +71,13 @@ def find_code_urls(*texts: str | None) -> list[str]:
     return code or urls
 
 
+def fence(text: str, info: str) -> str:
+    """A fenced block holding text verbatim (longer fence than any backtick run inside)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{info}\n{text.rstrip()}\n{ticks}"
+
+
 def cut_text(text: str, limit: int) -> str:
     """Text cut at a word boundary to at most `limit` characters."""
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
