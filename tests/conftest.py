@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import add_site_files, make_project, run_cli
+from .helpers import add_site_files, in_ci, make_project, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -26,8 +26,10 @@ def root() -> Path:
 
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
-    """../shared/data/sample (real listings of a daily digest blog)."""
+    """../shared/data/sample (real listings of a daily digest blog): skipped without it, failed in CI, which has it."""
     if not SAMPLE_DIR.is_dir():
+        if in_ci():
+            pytest.fail(f"CI=true: shared sample data not found at {SAMPLE_DIR}", pytrace=False)
         pytest.skip(f"shared sample data not found at {SAMPLE_DIR}")
     return SAMPLE_DIR
 

@@ -371,6 +371,19 @@ def test_alike_names_of_different_institutions_stay_apart_and_typos_merge():
     assert normalise_affiliation("The Chinese University of Hong Kong, Shenzhen").name == "Chinese University of Hong Kong, Shenzhen"
 
 
+def test_a_leading_the_is_no_part_of_the_name():
+    rules = load_institutions()
+    key = institution_key("The University of Edinburgh", rules.abbreviations)
+    assert key == institution_key("University of Edinburgh", rules.abbreviations)
+    assert rules.by_key[key].name == "University of Edinburgh"  # the data file's own key, no fuzzy match needed
+    assert institution_key("Theory Lab", {}) == "theory lab" and institution_key("The", {}) == "the"
+    # Two spellings of an unknown institution: too short for a fuzzy match, so only the dropped "The" merges them.
+    merged = merge_spellings(["The Wyvern Lab", "Wyvern Lab", "The Basilisk Institute of Art", "Basilisk Institute of Art"])
+    assert merged["The Wyvern Lab"] == merged["Wyvern Lab"]
+    assert merged["The Basilisk Institute of Art"] == merged["Basilisk Institute of Art"]
+    assert len(set(merged.values())) == 2
+
+
 # --- what the trends count ------------------------------------------------------------------------
 
 

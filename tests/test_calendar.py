@@ -63,7 +63,12 @@ CASES = {
     "after_missed": paper("2611.90009", "2026-11-11 12:00"),
     "before_thanksgiving": paper("2611.90011", "2026-11-25 12:00"),
     "weekend": paper("2611.90012", "2026-11-28 12:00"),
+    # The only paper of Friday 20 November's mailing, in the API after that day's run: the mailing is found
+    # empty and recorded as handled, so the paper goes to the next mailing's post (Monday 23rd, by the look-back),
+    # never to a post dated the 20th made days later below newer ones (the "last mailing handled" record).
+    "after_empty": paper("2611.90013", "2026-11-19 12:00", lag_hours=3),
 }
+EMPTY_WINDOW = ("2026-11-18 19:00", "2026-11-19 19:00")  # Friday 20 November's submissions (GMT): no background paper
 BUSY = [paper(f"2611.8{n:04d}", f"2026-11-04 {1 + 2 * n:02d}:30") for n in range(7)]  # 7 in Thursday's mailing
 SKIPPED_RUN = dt.date(2026, 11, 11)  # the cron run of that day did not happen (an outage)
 
@@ -75,7 +80,8 @@ def make_month() -> list[dict]:
     start = at("2026-10-20 00:00")
     for n in range(70):
         submitted = start + dt.timedelta(minutes=rng.randrange(41 * 24 * 60))
-        papers.append(paper(f"2610.{n:05d}", submitted.strftime("%Y-%m-%d %H:%M")))
+        if not at(EMPTY_WINDOW[0]) <= submitted < at(EMPTY_WINDOW[1]):
+            papers.append(paper(f"2610.{n:05d}", submitted.strftime("%Y-%m-%d %H:%M")))
     return papers + list(CASES.values()) + BUSY
 
 
@@ -170,6 +176,7 @@ def test_a_month_of_daily_catch_up_runs(tmp_path, services, monkeypatch):
     assert [p.date for p in missed] == ["2026-11-11", "2026-11-12"]  # the next run caught up, oldest first
     assert post_of["2611.90003"].date == "2026-11-19"  # held two mailings: in the first post after its announcement
     assert post_of["2611.90004"].date == "2026-11-19"  # API lag: missed by the 03:30 run, in the next post
+    assert "2026-11-20" not in dates and post_of["2611.90013"].date == "2026-11-23"  # an empty mailing stays handled
     busy = post_of[BUSY[0]["arxiv_id"]]
     assert len(busy.digest.entries) == 3 and len(busy.digest.listed) >= 4  # max_papers caps summaries, not papers
     assert all(post_of[p["arxiv_id"]] is busy for p in BUSY)

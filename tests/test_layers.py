@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -100,10 +101,31 @@ def test_imports_point_down():
     assert not upward, "imports that do not point to a lower layer: " + "; ".join(upward)
 
 
+def read_readme_layers(readme: str) -> list[set[str]]:
+    """The README's table of layers as groups of modules, lowest first: a row per layer, "then" inside a row
+    starting the next one up ("`text`, `mailings`, then `vocab`, ..." is two layers)."""
+    lines = readme.splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(r"^\|\s*layer\s*\|\s*modules\s*\|", line))
+    groups: list[set[str]] = []
+    for line in lines[start + 2:]:  # after the header and its |---| line
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for part in re.split(r"\bthen\b", cells[1]):
+            groups.append(set(re.findall(r"`([a-z_]+)`", part)))
+    return groups
+
+
 def test_readme_lists_the_layers(root):
     readme = (root / "README.md").read_text(encoding="utf-8")
-    for module in LAYERS:
-        assert f"`{module}`" in readme or f" {module} " in readme, f"README's layout does not name {module}"
+    expected = [{m for m, layer in LAYERS.items() if layer == n} for n in sorted(set(LAYERS.values()))]
+    assert read_readme_layers(readme) == expected, "the README's table of layers differs from LAYERS"
+
+
+def test_readme_layers_are_read_as_a_structure():
+    table = """| layer | modules | what they do |\n|---|---|---|\n| a | `x`, `y`, then `z` | `w` is not a module here |
+| b | `v` | text |\n\nprose naming `q`"""
+    assert read_readme_layers(table) == [{"x", "y"}, {"z"}, {"v"}]
 
 
 @pytest.mark.parametrize("source, expected", [
