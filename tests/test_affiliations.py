@@ -15,6 +15,7 @@ from paperpress.affiliations import (fetch_openalex, find_affiliations, openalex
 from paperpress.config import Settings, read_data
 from paperpress.institutions import institution_key, load_institutions, merge_spellings, normalise_affiliation, sorted_key
 from paperpress.records import Affiliation, Digest, Entry, Extras, Paper, Summary
+from paperpress.text import is_title_piece
 from tests.fakes.arxiv import unused_url
 from tests.fakes.openalex import DOCUMENTED_WORK, FakeOpenAlex, make_work
 from tests.fakes.pdfs import make_pdf
@@ -327,6 +328,37 @@ def test_first_page_of_real_pdfs():
     assert names(parse_pdf_affiliations(pages[1], ["Junjin Xiao", "Qing Zhang"])) == ["Sun Yat-sen University", "CUHK"]
 
 
+WRAPPED_TITLE = """Learning Expressive Head Avatars from Monocular Videos Using
+2D Masks and 3D Scene Recon-
+struction with 3D Diffusion
+J. Doe1 J. Roe2
+1Tsinghua University
+2Google Research
+Abstract
+We propose."""
+LONG_TITLE = ("Learning Expressive Head Avatars from Monocular Videos Using 2D Masks and 3D Scene Reconstruction with 3D "
+              "Diffusion")
+
+
+def test_first_page_leaves_out_the_lines_of_the_title():
+    # The authors are printed as initials, so the header starts on the page's second line: the title's own.
+    authors = ["Jane Doe", "John Roe"]
+    assert "D Masks" in names(parse_pdf_affiliations(WRAPPED_TITLE, authors))  # without the title: the issue's bug
+    assert names(parse_pdf_affiliations(WRAPPED_TITLE, authors, LONG_TITLE)) == ["Tsinghua University", "Google Research"]
+    # Matched loosely (wrapped, hyphenated), but as whole words: a line that is not the title's stays.
+    for piece in ("Using", "2D Masks and 3D Scene Recon-", "struction with 3D Diffusion"):
+        assert is_title_piece(piece, LONG_TITLE), piece
+    for other in ("Tsinghua University", "1Tsinghua University", "Recon", "D Masks", "Videos Masks", "MIT"):
+        assert not is_title_piece(other, LONG_TITLE), other
+    assert is_title_piece("D Masks", LONG_TITLE, marked=True) and not is_title_piece("D Masks", "Masks for 2 D", marked=True)
+    glued = make_pdf(title="Head Avatars from Monocular Videos Using\n2D Masks", authors=[("J. Doe", 1)],
+                     affiliations=["Tsinghua University", "MPI Informatics"])
+    page = pdf.read_text(pdf.open_pdf(glued), glued).first_page
+    assert "2D Masks" in page.splitlines() and "1Tsinghua University" in page.splitlines()
+    title = "Head Avatars from Monocular Videos Using 2D Masks"
+    assert names(parse_pdf_affiliations(page, ["Jane Doe"], title)) == ["Tsinghua University", "MPI Informatics"]
+
+
 def test_find_affiliations_prefers_openalex_and_falls_back_to_the_pdf(openalex, settings):
     openalex.add_work("2403.16510", [("Ziyao Huang", [ICT])])
     from_openalex = find_affiliations(make_paper("2403.16510"), GLUED_MARKS, settings)
@@ -390,6 +422,20 @@ def test_a_leading_the_is_no_part_of_the_name():
 def make_entry(found: tuple[Affiliation, ...], grounded: list[str], arxiv_id: str = "2403.16510") -> Entry:
     summary = Summary(tldr="One line.", key_takeaways=["a", "b", "c"], affiliations=grounded)
     return Entry(paper=make_paper(arxiv_id), extras=Extras(affiliations=found), summary=summary)
+
+
+def test_trends_leave_out_a_piece_of_the_title_an_older_sidecar_holds():
+    paper = make_paper().model_copy(update={"title": "Head Avatars from Monocular Videos Using 2D Masks"})
+    found = (Affiliation(name="D Masks", source="pdf"), Affiliation(name="Tsinghua University", source="pdf"))
+    entry = Entry(paper=paper, extras=Extras(affiliations=found))
+    assert [a.name for a in trends.counted_affiliations(entry)] == ["Tsinghua University"]
+    assert trends.affiliations_of(entry) == ["Tsinghua University"]
+    # Nothing left of the first page's: the model's grounded ones count, as for a fresh sidecar.
+    alone = Entry(paper=paper, extras=Extras(affiliations=found[:1]),
+                  summary=Summary(tldr="One line.", key_takeaways=["a", "b", "c"], affiliations=["Peking University"]))
+    assert [(a.name, a.source) for a in trends.counted_affiliations(alone)] == [("Peking University", "model")]
+    named = Entry(paper=paper, extras=Extras(affiliations=(Affiliation(name="D Masks", source="openalex"),)))
+    assert [a.name for a in trends.counted_affiliations(named)] == ["D Masks"]  # OpenAlex's names are its own
 
 
 def test_trends_count_openalex_then_the_first_page_then_the_models_grounded_affiliations():

@@ -22,6 +22,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from .config import USER_AGENT, Settings, read_data
 from .institutions import institution_key, normalise_affiliation
 from .records import Affiliation, Paper
+from .text import is_title_piece
 
 log = logging.getLogger(__name__)
 
@@ -354,10 +355,14 @@ def is_prose(text: str) -> bool:
     return len(lower) >= 3 or bool(FOOTNOTE.search(text))
 
 
-def parse_pdf_affiliations(first_page: str, authors: Sequence[str] = ()) -> list[Affiliation]:
-    """Institutions named between the authors and the abstract of a first page (a heuristic)."""
+def parse_pdf_affiliations(first_page: str, authors: Sequence[str] = (), title: str = "") -> list[Affiliation]:
+    """Institutions named between the authors and the abstract of a first page (a heuristic).
+
+    Lines that are a piece of the paper's title (known from arXiv) are left out: a title's wrapped line such as
+    "2D Masks" would otherwise read as a mark and a name ("D Masks").
+    """
     gazetteer = load_gazetteer()
-    lines = find_header_lines(first_page, authors)
+    lines = [line for line in find_header_lines(first_page, authors) if not is_title_piece(line, title)]
     first_marks = find_first_marks(lines, authors)
     found: list[tuple[bool, str]] = []
     seen: set[str] = set()
@@ -381,4 +386,4 @@ def find_affiliations(
     """OpenAlex's institutions for the paper when it has them, else the first page's."""
     work = fetch_openalex(paper.arxiv_id, settings, session)
     found = parse_openalex(work) if work else []
-    return tuple(found or parse_pdf_affiliations(first_page, paper.authors))
+    return tuple(found or parse_pdf_affiliations(first_page, paper.authors, paper.title))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 
@@ -76,6 +77,24 @@ def fence(text: str, info: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     ticks = "`" * max(3, longest + 1)
     return f"{ticks}{info}\n{text.rstrip()}\n{ticks}"
+
+
+def title_words(text: str) -> str:
+    """Text as its lower-case words (letters and digits) joined by single spaces: "3D-Aware Scene" → "3d aware scene"."""
+    return " ".join(re.findall(r"[^\W_]+", text.lower()))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def is_title_piece(text: str, title: str, marked: bool = False) -> bool:
+    """Whether text is a piece of the title as a page wraps it: whole words, except where the page hyphenated
+    ("Scene Recon-" / "struction for ..."); `marked`: a leading digit of the title's word may have been read as an
+    affiliation mark and dropped ("D Masks" of "Using 2D Masks")."""
+    text, words = text.strip(), title_words(text)
+    if not words or not title:
+        return False
+    start = "" if text[:1].islower() else r"(?<![^ ])" + (r"\d{0,2}" if marked else "")
+    end = "" if text.endswith(("-", "‐")) else r"(?![^ ])"
+    return re.search(start + re.escape(words) + end, title_words(title)) is not None
 
 
 def cut_text(text: str, limit: int) -> str:

@@ -16,6 +16,7 @@ from .archive import load_archive
 from .config import TRENDS_WINDOW_DAYS, find_topic, find_topics_file, load_topics
 from .institutions import Institution, merge_spellings, normalise_affiliation
 from .records import Affiliation, Digest, Entry
+from .text import is_title_piece
 from .vocab import family_order, map_keywords, method_families, normalise_keyword, query_terms, tag_methods
 
 WINDOW_DAYS = TRENDS_WINDOW_DAYS  # trailing window of a post's archive section, and of rising/fading terms
@@ -34,8 +35,12 @@ PAPERS_OF = {"keyword": "summarised", "affiliation": "detailed", "country": "det
 
 def counted_affiliations(entry: Entry) -> tuple[Affiliation, ...]:
     """The affiliations an entry counts with: OpenAlex's, else the first page's, else the model's grounded ones."""
-    if entry.extras.affiliations:  # OpenAlex's when it had any, else the first page's (affiliations.find_affiliations)
-        return entry.extras.affiliations
+    # OpenAlex's when it had any, else the first page's (affiliations.find_affiliations). Sidecars written before
+    # the first-page reader left out the title's lines may hold a piece of the title ("D Masks" of "2D Masks").
+    title = entry.paper.title
+    found = tuple(a for a in entry.extras.affiliations if a.source != "pdf" or not is_title_piece(a.name, title, marked=True))
+    if found:
+        return found
     # The summary's were grounded against the first page and OpenAlex (gemini.ground_summary) before they got here.
     return tuple(Affiliation(name=n, source="model") for n in (entry.summary.affiliations if entry.summary else []))
 
