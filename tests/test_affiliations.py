@@ -183,6 +183,22 @@ def test_fetch_openalex_asks_by_arxiv_doi_with_mailto(openalex, settings):
     assert request.headers["User-Agent"].startswith("paperpress/")
 
 
+def test_fetch_openalex_sends_the_key_as_api_key_and_never_logs_it(settings, caplog):
+    key = "oa-key-" + "3" * 24
+    with FakeOpenAlex(api_key=key) as keyed:
+        keyed.add_work("2403.16510", [("Ziyao Huang", [ICT])])
+        with_key = replace(settings, openalex_url=keyed.url, openalex_api_key=key)
+        assert fetch_openalex("2403.16510", with_key)["id"]
+        assert keyed.requests[0].params["api_key"] == key
+        assert key not in repr(with_key)
+        caplog.set_level("INFO", logger="paperpress.affiliations")
+        keyed.reject_query()  # a 400 that repeats the query: not cached, not logged with the key
+        assert fetch_openalex("2403.16511", with_key) is None
+    # Unreachable: requests' error repeats the URL with its query; the log has the error's kind only.
+    assert fetch_openalex("2403.16512", replace(with_key, openalex_url=unused_url())) is None
+    assert "2403.16512" in caplog.text and key not in caplog.text
+
+
 def test_fetch_openalex_failures_are_none_and_not_cached(openalex, settings):
     openalex.add_work("2403.16510", [("Ziyao Huang", [ICT])])
     openalex.fail(500, times=3)

@@ -68,3 +68,32 @@ def test_window_days_is_refused_with_what_replaced_it(tmp_path):
     assert "lookback_days" in str(caught.value)
     path.write_text("topics: [{slug: a, name: A, query: x}]")
     assert load_topics(path)["a"].lookback_days == 7
+
+
+def test_openalex_key_is_read_and_blotted_out_in_every_form(tmp_path):
+    from paperpress.config import blot_secrets
+
+    key = "oa/key+with=odd chars"
+    settings = load_settings({"OPENALEX_API_KEY": f" {key}\n", "GEMINI_API_KEY": "g" * 39}, dotenv=tmp_path / "none")
+    assert settings.openalex_api_key == key and key not in repr(settings)
+    url = "http://127.0.0.1:1/works/doi:x?api_key=oa%2Fkey%2Bwith%3Dodd+chars&select=id"  # as requests encodes it
+    assert blot_secrets(f"{url} {key} {'g' * 39}", settings) == (
+        "http://127.0.0.1:1/works/doi:x?api_key=[key]&select=id [key] [key]")
+    assert blot_secrets("a short key stays", load_settings({"OPENALEX_API_KEY": "a"}, dotenv=tmp_path / "none")) == (
+        "a short key stays")
+
+
+def test_a_command_without_an_openalex_key_warns_once_and_goes_on(tmp_path):
+    from .helpers import make_project, run_cli
+
+    project = make_project(tmp_path)
+    env = {"GEMINI_API_KEY": "g" * 39, "PAPERPRESS_NOW": "2026-11-30T12:00:00Z", "OPENALEX_API_KEY": ""}
+    result = run_cli(project, "run", "--all-topics", "--date", "2026-11-28", env=env)  # a Saturday: no mailing
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("warning: no OpenAlex API key: set OPENALEX_API_KEY") == 1, result.stderr
+    assert result.stdout.count("no post for") == len(load_topics(project / "topics.yml"))  # every topic went on
+    keyed = run_cli(project, "run", "--all-topics", "--date", "2026-11-28", env=env | {"OPENALEX_API_KEY": "k" * 30})
+    assert keyed.returncode == 0 and "OpenAlex" not in keyed.stderr
+    offline = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", "2024-01-06", "--offline", "--no-trends",
+                      env=env)
+    assert "OpenAlex" not in offline.stderr  # an offline run asks OpenAlex nothing

@@ -105,6 +105,38 @@ def test_live_without_a_key_fails_gemini(tmp_path, services):
     assert not gemini.requests
 
 
+OPENALEX_KEY = "oa-key-" + "7" * 24  # a key long enough to be blotted out (config.blot_secrets)
+
+
+def test_doctor_says_whether_an_openalex_key_is_set_and_live_sends_it(tmp_path, services):
+    _arxiv, _openalex, _gemini, env = services
+    without = run_cli(make_project(tmp_path), "doctor", env=env | {"OPENALEX_API_KEY": ""})
+    assert re.search(r"^warn  OpenAlex key +not set: set OPENALEX_API_KEY ", without.stdout, re.M), without.stdout
+    with FakeOpenAlex(api_key=OPENALEX_KEY) as openalex:
+        openalex.add_work("1706.03762", [("Ashish Vaswani", [("Google (United States)", "https://ror.org/00njsd438", "US")])])
+        result = run_cli(make_project(tmp_path / "p"), "doctor", "--live", env=env | openalex.env())
+        lines = lines_of(result.stdout)
+        assert result.returncode == 0, result.stdout
+        assert lines["OpenAlex"].startswith("ok  https://openalex.org/W")  # the live line (after the key's)
+        assert re.search(r"^  ok  OpenAlex key +set \(not shown\)$", result.stdout, re.M), result.stdout
+        assert openalex.requests[0].params["api_key"] == OPENALEX_KEY
+    assert OPENALEX_KEY not in result.stdout + result.stderr
+
+
+def test_live_blots_the_openalex_key_out_of_the_servers_message(tmp_path, services):
+    _arxiv, _openalex, _gemini, env = services
+    with FakeOpenAlex(api_key=OPENALEX_KEY) as openalex:
+        openalex.reject_query()  # a 400 whose message repeats the query, key included
+        result = run_cli(make_project(tmp_path), "doctor", "--live", env=env | openalex.env())
+    line = next(line for line in result.stdout.splitlines() if "HTTP 400" in line)
+    assert result.returncode == 1 and "Invalid query parameters" in line and "api_key=[key]" in line, line
+    assert OPENALEX_KEY not in result.stdout + result.stderr
+    wrong = FakeOpenAlex(api_key="another-key-0000000000")
+    with wrong:
+        result = run_cli(make_project(tmp_path / "p"), "doctor", "--live", env=env | wrong.env() | {"OPENALEX_API_KEY": OPENALEX_KEY})
+    assert "HTTP 401" in result.stdout and OPENALEX_KEY not in result.stdout + result.stderr
+
+
 def test_renderer_is_quarto_on_path_else_the_preview(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(doctor.sys, "executable", str(tmp_path / "python"))  # nothing beside this Python either

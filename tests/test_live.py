@@ -17,6 +17,7 @@ from .helpers import files_holding, make_project, markdown_outputs, read_post, r
 DAY = "2024-04-01"
 POST = f"posts/{DAY}-metaverse-avatars"
 CJK = re.compile(r"[\u4e00-\u9fff]")
+OPENALEX_KEY = "FAKE-OPENALEX-KEY-0000-do-not-leak"  # openalex.env() hands it to the run
 
 
 def seed_papers(sample_dir):
@@ -41,7 +42,8 @@ def paper_facts(papers):
 def fakes(sample_dir):
     """Running fakes of arXiv (with PDFs), OpenAlex and Gemini, and the environment that points at them."""
     papers = seed_papers(sample_dir)
-    with FakeArxiv(papers) as arxiv, FakeOpenAlex() as openalex, FakeGemini(papers=paper_facts(papers)) as gemini:
+    with FakeArxiv(papers) as arxiv, FakeOpenAlex(api_key=OPENALEX_KEY) as openalex, \
+            FakeGemini(papers=paper_facts(papers)) as gemini:
         arxiv.add_pdfs(lambda p: make_pdf(title=p["title"], authors=[(a, 1) for a in p["authors"][:3]]))
         openalex.add_work("2403.16510", [("Ziyao Huang", [("Institute of Computing Technology", "https://ror.org/0409k5a27", "CN")])])
         env = arxiv.env() | openalex.env() | gemini.env()
@@ -73,6 +75,8 @@ def test_live_post_with_summaries_figures_and_affiliations(tmp_path, fakes):
     assert (project / ".paperpress" / "kernel.log").is_file()  # the kernel's own log is searched too
     assert not files_holding(project, FAKE_KEY)  # posts, site, cache, logs: every file the run touched
     assert FAKE_KEY not in result.stdout + result.stderr + rendered.stdout + rendered.stderr
+    assert openalex.requests[0].params["api_key"] == OPENALEX_KEY  # sent by the kernel, read from its environment
+    assert not files_holding(project, OPENALEX_KEY) and OPENALEX_KEY not in result.stdout + result.stderr
 
 
 def test_rerun_makes_no_model_calls_and_same_bytes(tmp_path, fakes):

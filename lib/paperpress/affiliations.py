@@ -19,7 +19,7 @@ from typing import Sequence
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from .config import USER_AGENT, Settings, read_data
+from .config import USER_AGENT, Settings, blot_secrets, read_data
 from .institutions import institution_key, normalise_affiliation
 from .records import Affiliation, Paper
 from .text import is_title_piece
@@ -81,10 +81,17 @@ def write_cached_work(path: Path, work: dict | None) -> None:
     os.replace(part, path)
 
 
+def openalex_params(settings: Settings) -> dict[str, str]:
+    """The query parameters every OpenAlex request carries: the key (`api_key`, free since 2026-02-13; see
+    https://developers.openalex.org/guides/authentication) and the polite-pool address, when set."""
+    return (({"api_key": settings.openalex_api_key} if settings.openalex_api_key else {})
+            | ({"mailto": settings.openalex_mailto} if settings.openalex_mailto else {}))
+
+
 def request_work(arxiv_id: str, settings: Settings, session: requests.Session | None = None) -> requests.Response:
     """OpenAlex's answer for a paper's arXiv DOI, retried with backoff on 429 and 5xx (raises OpenAlexBusy)."""
     url = f"{settings.openalex_url.rstrip('/')}/works/doi:{ARXIV_DOI.format(arxiv_id)}"
-    params = {"select": OPENALEX_FIELDS} | ({"mailto": settings.openalex_mailto} if settings.openalex_mailto else {})
+    params = openalex_params(settings) | {"select": OPENALEX_FIELDS}
     for attempt in Retrying(stop=stop_after_attempt(OPENALEX_TRIES), wait=wait_exponential(OPENALEX_BACKOFF),
                             retry=retry_if_exception_type(OpenAlexBusy), reraise=True):
         with attempt:
@@ -107,7 +114,9 @@ def fetch_openalex(arxiv_id: str, settings: Settings, session: requests.Session 
         work = resp.json() if resp.status_code == 200 else None
     except (OpenAlexBusy, requests.RequestException, ValueError) as exc:
         # Affiliations are a nicety: the first page covers an OpenAlex outage (and nothing is cached).
-        log.info("OpenAlex unavailable for %s: %s", arxiv_id, exc if isinstance(exc, OpenAlexBusy) else type(exc).__name__)
+        # The exception's text may repeat the request's URL, key included: only its kind is logged, blotted anyway.
+        reason = str(exc) if isinstance(exc, OpenAlexBusy) else type(exc).__name__
+        log.info("OpenAlex unavailable for %s: %s", arxiv_id, blot_secrets(reason, settings))
         return None
     if resp.status_code not in (200, 404) or (work is not None and not isinstance(work, dict)):
         log.info("OpenAlex has no work for %s (HTTP %s)", arxiv_id, resp.status_code)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import catchup
 from .config import PaperpressError, find_topic, load_settings, load_topics, parse_date, read_now
+from .config import OPENALEX_WARNED, warn_openalex_key
 from .summarise import check_summariser
 
 PENDING = Path(".paperpress/pending")
@@ -152,6 +153,8 @@ def run_backfill(args: argparse.Namespace) -> int:
             # One paged query for every mailing of the range; each run reads its window from it.
             settings = load_settings()
             check_summariser("gemini", settings)  # no key: say so before asking arXiv anything
+            warn_openalex_key(settings)  # once, before the runs (which inherit that it was said)
+            env[OPENALEX_WARNED] = "1"
             papers = stack.enter_context(catchup.fetched_once(topic, todo, settings, Path(".paperpress")))
             env[catchup.CACHE_VARIABLE] = os.environ[catchup.CACHE_VARIABLE]
             if not args.allow_empty:  # a mailing whose window holds nothing would only start a kernel to say so

@@ -11,6 +11,7 @@ from pathlib import Path
 from . import __version__, catchup, mailings, publish
 from .archive import record_mailing
 from .config import PaperpressError, find_topic, load_settings, load_topics, parse_date, read_now
+from .config import warn_openalex_key
 from .publish import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, SEVERITY, rebuild_trends, report_failure
 from .summarise import check_summariser
 
@@ -108,6 +109,8 @@ def check_inputs(args: argparse.Namespace):
     if not Path(args.template).is_file():
         raise PaperpressError(f"{args.template}: post template not found (run from the project folder)")
     check_summariser("offline" if args.offline else "gemini", settings)
+    if not args.offline:
+        warn_openalex_key(settings)
     posts = Path(args.posts_dir)
     try:
         posts.mkdir(parents=True, exist_ok=True)

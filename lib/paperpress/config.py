@@ -6,6 +6,7 @@ import datetime as dt
 import difflib
 import functools
 import os
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -202,11 +203,42 @@ class Settings:
     arxiv_cache: str = ""
     # The key is held here only to be handed to the client; repr=False keeps it out of logs.
     api_key: str = field(default="", repr=False)
+    # OpenAlex's key (OPENALEX_API_KEY), sent as its `api_key` query parameter; never shown (see blot_secrets).
+    openalex_api_key: str = field(default="", repr=False)
 
     @property
     def has_key(self) -> bool:
         """Whether a Gemini key is configured (never the key itself)."""
         return bool(self.api_key)
+
+
+# OpenAlex wants a free key since 2026-02-13 (https://developers.openalex.org/guides/authentication): without
+# one the day's allowance is tiny, and affiliations then come from the PDFs' first pages.
+NO_OPENALEX_KEY_MESSAGE = (
+    "no OpenAlex API key: set OPENALEX_API_KEY (free at https://openalex.org/settings/api) in the environment or "
+    "in .env; without it OpenAlex allows few requests a day and affiliations come from the PDFs' first pages"
+)
+OPENALEX_WARNED = "PAPERPRESS_OPENALEX_WARNED"  # set once warned: the runs a command starts say nothing again
+
+
+def warn_openalex_key(settings: Settings) -> None:
+    """Say once per command (its child runs included) that OpenAlex has no key; the command goes on."""
+    if settings.openalex_api_key or os.environ.get(OPENALEX_WARNED):
+        return
+    os.environ[OPENALEX_WARNED] = "1"
+    print(f"paperpress: warning: {NO_OPENALEX_KEY_MESSAGE}", file=sys.stderr)
+
+
+def blot_secrets(text: str, settings: Settings) -> str:
+    """Text with every key of the settings blotted out, as written and as a URL's query holds it (an HTTP
+    library's error message repeats the URL, query included)."""
+    from urllib.parse import quote, quote_plus
+
+    for secret in (settings.api_key, settings.openalex_api_key):
+        if len(secret) >= 8:  # a real key is long; a short one would blot out ordinary words
+            for form in dict.fromkeys((secret, quote_plus(secret), quote(secret, safe=""))):
+                text = text.replace(form, "[key]")
+    return text
 
 
 def load_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path = ".env") -> Settings:
@@ -226,6 +258,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path =
         gemini_model=env.get("PAPERPRESS_MODEL") or DEFAULT_MODEL,
         cache_dir=Path(env.get("PAPERPRESS_CACHE_DIR") or ".paperpress/cache"),
         api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or "",
+        openalex_api_key=env.get("OPENALEX_API_KEY", "").strip(),
         pending_dir=env.get("PAPERPRESS_PENDING_DIR", ""),
         site_url=env.get("PAPERPRESS_SITE_URL", "").strip(),
         gemini_thinking=read_thinking(env),

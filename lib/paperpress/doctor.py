@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from .config import (DEFAULT_ARXIV_API_URL, NO_KEY_MESSAGE, PLACEHOLDER_SITE_URL, USER_AGENT, PaperpressError, Settings,
                      load_settings, load_topics)
+from .config import NO_OPENALEX_KEY_MESSAGE, blot_secrets
 
 Check = tuple[str, str, str]  # (status: ok/warn/fail, what, detail or what to do)
 
@@ -92,6 +93,13 @@ def check_key() -> Check:
     if settings.has_key:
         return ("ok", "Gemini key", "set (not shown)")
     return ("warn", "Gemini key", "not set: live runs need GEMINI_API_KEY in the environment or .env; --offline works")
+
+
+def check_openalex_key() -> Check:
+    """An OpenAlex key is configured (never shown)."""
+    if load_settings().openalex_api_key:
+        return ("ok", "OpenAlex key", "set (not shown)")
+    return ("warn", "OpenAlex key", "not set: " + NO_OPENALEX_KEY_MESSAGE.split(": ", 1)[1])
 
 
 def check_topics(path: str) -> Check:
@@ -234,17 +242,18 @@ def live_openalex(settings: Settings) -> str:
     """The known paper's work, looked up by its arXiv DOI as paperpress does."""
     import requests
 
-    from .affiliations import ARXIV_DOI, parse_openalex
+    from .affiliations import ARXIV_DOI, openalex_params, parse_openalex
 
     url = f"{settings.openalex_url.rstrip('/')}/works/doi:{ARXIV_DOI.format(KNOWN_PAPER)}"
-    params = {"mailto": settings.openalex_mailto} if settings.openalex_mailto else {}
     try:
-        response = requests.get(url, params=params, timeout=LIVE_TIMEOUT, headers={"User-Agent": USER_AGENT})
-    except requests.RequestException as exc:
+        response = requests.get(url, params=openalex_params(settings), timeout=LIVE_TIMEOUT,
+                                headers={"User-Agent": USER_AGENT})
+    except requests.RequestException as exc:  # its text may repeat the URL with the key: blotted out
         where = settings.openalex_url.rstrip("/")
-        raise PaperpressError(f"OpenAlex unreachable at {where}: {network_error(exc)}") from None
-    if response.status_code != 200:
-        raise PaperpressError(f"{url}: HTTP {response.status_code} {' '.join(response.text.split())[:200]}")
+        raise PaperpressError(blot_secrets(f"OpenAlex unreachable at {where}: {network_error(exc)}", settings)) from None
+    if response.status_code != 200:  # the server's message may repeat what it was sent, the key too
+        body = " ".join(blot_secrets(response.text, settings).split())[:200]
+        raise PaperpressError(f"{url}: HTTP {response.status_code} {body}")
     work = response.json()
     return f"{work.get('id', '?')} with {len(parse_openalex(work))} institution(s), from {settings.openalex_url}"
 
@@ -288,14 +297,14 @@ def run_live(settings: Settings) -> list[Check]:
 
 def scrub(text: str, settings: Settings) -> str:
     """Text without the API key, should a service or library ever echo it."""
-    return text.replace(settings.api_key, "[key]") if settings.api_key else text
+    return blot_secrets(text.replace(settings.api_key, "[key]") if settings.api_key else text, settings)
 
 
 def run_doctor(args: argparse.Namespace) -> int:
     """Run every check, print one line each (with --live, one call to each service too); exit 1 when any fails."""
     checks: list[Callable[[], Check]] = [
         check_python, check_kernel, check_template, lambda: check_topics(args.topics_file),
-        lambda: check_writable(args.posts_dir), check_key, check_renderer, check_site_url, check_font, check_browser,
+        lambda: check_writable(args.posts_dir), check_key, check_openalex_key, check_renderer, check_site_url, check_font, check_browser,
     ]
     results = [check() for check in checks]
     if getattr(args, "live", False):

@@ -26,7 +26,20 @@ What it does, each from OpenAlex's documentation:
   budget (or over the per-second limit, `fail(429)`) it answers 429
   (https://docs.openalex.org/how-to-use-the-api/rate-limits-and-authentication).
 
-For a papermill kernel, pass `openalex.env()` (PAPERPRESS_OPENALEX_URL, NO_PROXY).
+- A key (`FakeOpenAlex(api_key=...)`) goes in the `api_key` query parameter; it is free and required
+  since 2026-02-13, while a caller without one still gets a small daily allowance
+  (https://developers.openalex.org/guides/authentication: "Add api_key=YOUR_KEY to your API calls",
+  "Without an API key, you're limited to $0.01/day of usage"; singleton lookups by DOI are free with
+  a key). A wrong key answers 401: checked against the live API in ktwu01/benchmark-radar#77
+  ("api_key=bogus → HTTP 401"), in the documented error format (the message's wording is ours: that
+  report records the status only).
+- `reject_query()`: the next request answers 400 with a message that repeats what it was sent, as
+  OpenAlex's 400s repeat the offending parameter ("Invalid filter: publication_year:abc",
+  https://developers.openalex.org/api-reference/errors); the query holds the key, so the key comes back
+  in an error message, and what a client prints of it must blot the key out.
+
+For a papermill kernel, pass `openalex.env()` (PAPERPRESS_OPENALEX_URL, NO_PROXY; OPENALEX_API_KEY
+when the fake has a key).
 """
 
 from __future__ import annotations
@@ -36,7 +49,7 @@ import json
 import time
 import zlib
 from typing import Sequence
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 from .arxiv import LoopbackServer, Request
 
@@ -134,10 +147,12 @@ def make_work(arxiv_id: str, authorships: Sequence[Author], title: str = "") -> 
 class FakeOpenAlex(LoopbackServer):
     """OpenAlex at `.url`: GET /works/doi:10.48550/arXiv.<id> answers a stored work, else 404."""
 
-    def __init__(self, works: dict[str, dict] | None = None, credits: int = DAILY_CREDITS):
+    def __init__(self, works: dict[str, dict] | None = None, credits: int = DAILY_CREDITS, api_key: str | None = None):
         super().__init__()
         self.works = {k.lower(): v for k, v in (works or {}).items()}
         self.credits = credits
+        self.api_key = api_key  # the account's key: another one answers 401 (None: no account)
+        self.rejections = 0
 
     @property
     def url(self) -> str:
@@ -153,10 +168,15 @@ class FakeOpenAlex(LoopbackServer):
         """Use up the day's budget: every further request answers 429 with X-RateLimit-Remaining: 0."""
         self.credits = 0
 
+    def reject_query(self, times: int = 1) -> None:
+        """Answer the next `times` requests with a 400 whose message repeats their query (key included)."""
+        self.rejections += times
+
     def env(self) -> dict[str, str]:
-        """Environment variables that point paperpress (or a notebook kernel) at this fake."""
+        """Environment variables that point paperpress (or a notebook kernel) at this fake (and its key)."""
         loop = "127.0.0.1,localhost"
-        return {"PAPERPRESS_OPENALEX_URL": self.url, "NO_PROXY": loop, "no_proxy": loop}
+        key = {"OPENALEX_API_KEY": self.api_key} if self.api_key else {}
+        return {"PAPERPRESS_OPENALEX_URL": self.url, "NO_PROXY": loop, "no_proxy": loop} | key
 
     def rate_headers(self) -> dict[str, str]:
         """The rate-limit headers every answer carries (credits reset at midnight UTC)."""
@@ -170,6 +190,15 @@ class FakeOpenAlex(LoopbackServer):
         path = unquote(request.path).lower()
         if not path.startswith(PREFIX):
             return super().respond(request)
+        sent = request.params.get("api_key")
+        if sent is not None and sent != self.api_key:
+            body = {"error": "Unauthorized", "message": "Invalid API key."}
+            return 401, self.rate_headers(), json.dumps(body).encode()
+        with self._lock:
+            rejected, self.rejections = self.rejections > 0, max(self.rejections - 1, 0)
+        if rejected:
+            body = {"error": "Invalid query parameters", "message": f"Invalid query parameters: {urlencode(request.params)}"}
+            return 400, self.rate_headers(), json.dumps(body).encode()
         fault = self.take_fault()
         if fault and fault.kind == "timeout":
             time.sleep(fault.seconds)
