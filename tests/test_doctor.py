@@ -182,3 +182,25 @@ def test_site_url_placeholder_is_warned(tmp_path, monkeypatch):
         "https://example.github.io/paperpress", "https://ada.github.io/digest")
     (tmp_path / "_quarto.yml").write_text(text, encoding="utf-8")
     assert doctor.check_site_url() == ("ok", "site-url", "https://ada.github.io/digest (_quarto.yml)")
+
+
+@pytest.mark.parametrize("now, status, years", [
+    ("2026-06-01T12:00:00Z", "ok", "2026"),  # 2026 is in the file; New Year is far
+    ("2026-11-01T12:00:00Z", "ok", "2026"),  # 61 days before 2027: not yet
+    ("2026-11-02T12:00:00Z", "warn", "2027"),  # 60 days before: 2027's are wanted (not published yet)
+    ("2026-12-31T23:00:00-05:00", "warn", "2027"),  # the project's clock is UTC: already 2027 there
+    ("2028-03-01T12:00:00Z", "warn", "2028"),  # this year's are missing
+])
+def test_doctor_warns_when_the_holiday_table_lacks_a_year(monkeypatch, now, status, years):
+    monkeypatch.setenv("PAPERPRESS_NOW", now)
+    found, what, detail = doctor.check_holidays()
+    assert (found, what) == (status, "holidays"), detail
+    assert years in detail
+    if status == "warn":
+        assert "holidays.yml lacks arXiv's holidays of" in detail and "info.arxiv.org/help/availability.html" in detail
+
+
+def test_doctor_prints_the_holidays_line_by_the_project_clock(tmp_path):
+    result = run_cli(make_project(tmp_path), "doctor", env={"PAPERPRESS_NOW": "2026-12-06T12:00:00Z"})
+    assert re.search(r"^warn  holidays +lib/paperpress/data/holidays.yml lacks arXiv's holidays of 2027:", result.stdout,
+                     re.M), result.stdout

@@ -75,6 +75,16 @@ def holidays_known(year: int) -> bool:
     return year in load_holidays()
 
 
+HOLIDAYS_AHEAD_DAYS = 60  # from this many days before New Year, next year's holidays are wanted too
+
+
+def missing_holiday_years(today: dt.date) -> list[int]:
+    """Years data/holidays.yml should have by `today` but lacks: this one, and the next within 60 days of it."""
+    coming = today.year + 1
+    wanted = [today.year] + ([coming] if (dt.date(coming, 1, 1) - today).days <= HOLIDAYS_AHEAD_DAYS else [])
+    return [year for year in wanted if not holidays_known(year)]
+
+
 def is_holiday(day: dt.date) -> bool:
     """Whether arXiv lists this day as a holiday (no deadline, no announcement)."""
     return day in load_holidays().get(day.year, frozenset())
