@@ -79,22 +79,24 @@ def fence(text: str, info: str) -> str:
     return f"{ticks}{info}\n{text.rstrip()}\n{ticks}"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the trends ask about each paper's title once per affiliation it has
 def title_words(text: str) -> str:
     """Text as its lower-case words (letters and digits) joined by single spaces: "3D-Aware Scene" → "3d aware scene"."""
     return " ".join(re.findall(r"[^\W_]+", text.lower()))
 
 
-@functools.lru_cache(maxsize=1 << 14)
 def is_title_piece(text: str, title: str, marked: bool = False) -> bool:
     """Whether text is a piece of the title as a page wraps it: whole words, except where the page hyphenated
     ("Scene Recon-" / "struction for ..."); `marked`: a leading digit of the title's word may have been read as an
     affiliation mark and dropped ("D Masks" of "Using 2D Masks")."""
-    text, words = text.strip(), title_words(text)
-    if not words or not title:
+    words = title_words(text)
+    # Every match below holds the words as they are, the last one too: most names stop at this cheap test.
+    if not words or words.rsplit(" ", 1)[-1] not in title.lower():
         return False
+    text, whole = text.strip(), title_words(title)
     start = "" if text[:1].islower() else r"(?<![^ ])" + (r"\d{0,2}" if marked else "")
     end = "" if text.endswith(("-", "‐")) else r"(?![^ ])"
-    return re.search(start + re.escape(words) + end, title_words(title)) is not None
+    return re.search(start + re.escape(words) + end, whole) is not None
 
 
 def cut_text(text: str, limit: int) -> str:
