@@ -202,3 +202,35 @@ def test_backfill_exit_3_when_summaries_are_missing_then_force_rebuilds(tmp_path
     assert "skipped" not in forced.stdout
     for day in ("2024-03-05", "2024-03-06"):
         assert all(e.summary for e in store.read_digest(project / "posts" / f"{day}-nerf").entries)
+
+
+def run_plan_step(root, tmp_path, topics: int, **limits: str) -> dict[str, str]:
+    """The workflow's plan step, run as Actions runs it (bash, with its env), on a topics file of `topics` topics."""
+    import yaml
+
+    workflow = yaml.safe_load((root / ".github" / "workflows" / "publish.yml").read_text(encoding="utf-8"))
+    step = next(s for s in workflow["jobs"]["plan"]["steps"] if s.get("id") == "plan")
+    (tmp_path / "topics.yml").write_text(yaml.safe_dump({"topics": [{"slug": f"t{n}"} for n in range(topics)]}))
+    output = tmp_path / "output"
+    env = {**os.environ, "GITHUB_OUTPUT": str(output), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    for name, default in step["env"].items():  # `${{ vars.X || 'd' }}`: the variable when set, else the default
+        env[name] = limits.get(name, default.split("'")[1])
+    subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, check=True)
+    return dict(line.split("=", 1) for line in output.read_text().splitlines())
+
+
+def test_the_workflows_parallel_topics_share_the_keys_limits(root, tmp_path):
+    import yaml
+
+    out = run_plan_step(root, tmp_path, 5)
+    assert out["topics"] == '["t0", "t1", "t2", "t3", "t4"]'
+    assert (out["rpm"], out["tpm"], out["rpd"]) == ("3", "50000", "0")  # 15 and 250000 per minute among 5; no daily budget
+    out = run_plan_step(root, tmp_path, 4, GEMINI_RPM="2", GEMINI_TPM="0", GEMINI_RPD="1000")
+    assert (out["rpm"], out["tpm"], out["rpd"]) == ("1", "0", "250")  # at least 1; 0 (no limit) stays 0
+    workflow = yaml.safe_load((root / ".github" / "workflows" / "publish.yml").read_text(encoding="utf-8"))
+    post = workflow["jobs"]["post"]
+    assert post["strategy"]["matrix"]["topic"] == "${{ fromJSON(needs.plan.outputs.topics) }}"  # jobs in parallel
+    run = next(s for s in post["steps"] if s.get("name") == "paperpress run")
+    for name in ("rpm", "tpm", "rpd"):  # each job paces itself with its share
+        assert run["env"][f"PAPERPRESS_GEMINI_{name.upper()}"] == f"${{{{ needs.plan.outputs.{name} }}}}"
+        assert workflow["jobs"]["plan"]["outputs"][name] == f"${{{{ steps.plan.outputs.{name} }}}}"
