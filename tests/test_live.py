@@ -2,6 +2,7 @@
 and Gemini, reached by the notebook's kernel through environment variables."""
 
 import json
+import os
 import re
 
 import pytest
@@ -118,6 +119,48 @@ def test_failed_summary_is_marked_and_a_rerun_fills_it(tmp_path, fakes):
     filled = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)
     assert filled.returncode == 0, filled.stderr
     assert all(e.summary for e in store.read_digest(project / POST).entries)
+
+
+def test_the_next_catch_up_run_completes_a_partial_post_and_changes_nothing_else(tmp_path, fakes):
+    arxiv, _openalex, gemini, env = fakes
+    project = make_project(tmp_path)
+    gemini.script("2403.10335", FakeGemini.blocked("SAFETY"))
+    assert run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env).returncode == 3
+    before, calls = store.read_digest(project / POST), len(gemini.requests)
+    queries, pdfs = len(arxiv.api_requests), len(arxiv.pdf_requests)
+    figures = {p.name: p.read_bytes() for p in (project / POST / "figures").iterdir()}
+    # The next scheduled run: Tuesday's mailing has nothing new (one query, no post), then the gap is filled.
+    later = env | {"PAPERPRESS_NOW": "2024-04-02T03:30:00Z"}
+    result = run_cli(project, "run", "--topic", "metaverse-avatars", "--no-trends", env=later)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "filled 1 missing summaries of 1 earlier posts of metaverse-avatars" in result.stdout
+    after = store.read_digest(project / POST)
+    assert len(gemini.requests) == calls + 1  # only the missing summary was asked for
+    # The post is not made again: no arXiv query of its own (the one query is the catch-up's), no PDF.
+    assert len(arxiv.api_requests) == queries + 1 and len(arxiv.pdf_requests) == pdfs
+    assert [e.paper for e in after.entries] == [e.paper for e in before.entries]  # the papers stay where they are
+    for old, new in zip(before.entries, after.entries):
+        if old.summary is None:
+            assert new.summary is not None and not new.summary_note and new.extras == old.extras
+        else:
+            assert new == old
+    assert (after.listed, after.updated, after.window, after.summariser) == (
+        before.listed, before.updated, before.window, before.summariser)
+    assert {p.name: p.read_bytes() for p in (project / POST / "figures").iterdir()} == figures
+    assert "总结不可用" not in "\n".join(markdown_outputs(read_post(project / POST)))
+    assert not list((project / POST).glob("complete*"))  # the run's handshake is no part of the page
+    # From the cache where it has the answer: a sidecar that lost a summary gets it back without a model call.
+    sidecar = project / POST / "digest.json"
+    data = json.loads(sidecar.read_text(encoding="utf-8"))
+    data["entries"][1]["summary"] = None
+    sidecar.write_text(json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    old_time = 1_700_000_000  # written before the command starts, as a post of an earlier run is
+    os.utime(sidecar, (old_time, old_time))
+    again = run_cli(project, "backfill", "--topic", "metaverse-avatars", "--from", "2024-04-02", "--to", "2024-04-02",
+                    "--no-trends", env=later)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "filled 1 missing summaries" in again.stdout and len(gemini.requests) == calls + 1
+    assert store.read_digest(project / POST) == after
 
 
 def test_spent_daily_budget_leaves_abstracts_and_a_later_run_fills_them(tmp_path, fakes):

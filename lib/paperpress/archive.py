@@ -14,6 +14,9 @@ from .records import Digest
 
 SIDECAR = "digest.json"
 FRONT_MATTER = "front-matter.json"  # handed from the kernel to `paperpress run`, not published
+# Put in a staging folder by `paperpress run` (never published): the post there is completed, not rebuilt
+# (digest.complete_digest): its papers stay, only the summaries it lacks are asked for again.
+COMPLETE = "complete.json"
 MAILINGS = "_mailings"  # posts/_mailings/<slug>.json: the last mailing handled (Quarto skips _ folders)
 
 
@@ -32,6 +35,17 @@ def load_archive(posts_dir: str | Path, topic_slug: str, before: str | None = No
         if digest.topic_slug == topic_slug and (before is None or digest.date < before):
             digests.append(digest)
     return sorted(digests, key=lambda d: d.date)
+
+
+def count_missing(path: str | Path) -> int:
+    """Summaries a sidecar lacks (0 without reading the file through when it has every one: the common case)."""
+    data = Path(path).read_bytes()
+    if b'"summary": null' not in data:  # save_digest's own spelling; updated and listed papers have no summary field
+        return 0
+    try:
+        return sum(e.summary is None for e in Digest.model_validate_json(data).entries)
+    except (ValidationError, ValueError):
+        return 0
 
 
 def collect_posted(archive: list[Digest]) -> dict[str, set[str]]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import sys
+import time
 from pathlib import Path
 
 from . import __version__, catchup, mailings, publish
@@ -17,10 +19,12 @@ from .summarise import check_summariser
 
 EPILOG = """exit codes: 0 done (or nothing new: an empty mailing, a day without one, a topic up to date),
 1 the notebook failed (no post written), 2 bad input or environment (nothing written),
-3 post written but some summaries are missing (rerun to fill)"""
+3 post written but some summaries are missing, or earlier posts still lack some (the next run fills them)"""
 RUN_TEXT = """A post is one arXiv mailing, dated as arXiv lists it (Monday to Friday, none on arXiv's holidays).
 Without --date, run posts every mailing after the topic's last post up to the latest one arXiv has
 announced (20:00 US Eastern), oldest first: a missed day is caught up by the next run.
+Then (live runs, and backfill too) the topic's earlier posts that lack summaries get them, from the cache
+or the model within the day's budget; nothing else of those posts changes (--force rebuilds a post whole).
 """
 
 
@@ -241,8 +245,50 @@ def work_folder(args: argparse.Namespace) -> Path:
 
 
 def run_topic(args: argparse.Namespace) -> int:
-    """One topic: the dated mailing, or its catch-up."""
-    return run_post(args) if args.date else run_catch_up(args)
+    """One topic: the dated mailing, or its catch-up; then its earlier posts' missing summaries."""
+    started = time.time()
+    code = run_post(args) if args.date else run_catch_up(args)
+    if os.environ.get("PAPERPRESS_PENDING_DIR"):  # one day of a backfill: the backfill completes the posts once
+        return code
+    return max(code, complete_posts(args, args.topic, started), key=SEVERITY.index)
+
+
+def complete_posts(args: argparse.Namespace, slug: str, since: float) -> int:
+    """Fill the summaries the topic's posts lack (model quota, 5xx, a refusal) within the day's model budget.
+
+    Each such post runs its template again on its own sidecar (digest.complete_digest): the same papers in
+    the same places, only the missing summaries asked for (the cache answers those it has). Posts written by
+    this command (since `since`) were just tried; offline posts never lack one. Exit 3 while some are missing.
+    """
+    from .archive import COMPLETE, SIDECAR, count_missing
+
+    if args.offline:
+        return EXIT_OK
+    partial = [(p.parent, n) for p in sorted(Path(args.posts_dir).glob(f"????-??-??-{slug}/{SIDECAR}"))
+               if p.stat().st_mtime < since and (n := count_missing(p))]
+    if not partial:
+        return EXIT_OK
+    filled = left = 0
+    with publish.open_kernel() as km:
+        for final, missing in partial:
+            each = argparse.Namespace(**{**vars(args), "date": final.name[:10], "topic": slug})
+            try:
+                with publish.staging_folder(work_folder(args), final.name) as staging:
+                    if (final / "figures").is_dir():  # the post's figures stay: its extras are the sidecar's
+                        shutil.copytree(final / "figures", staging / "figures")
+                    shutil.copyfile(final / SIDECAR, staging / COMPLETE)
+                    publish.execute_template(args.template, staging, template_parameters(each, staging), km)
+                    still = count_missing(staging / SIDECAR)
+                    if still < missing:
+                        publish.finish_post(staging, final)
+            except publish.RunFailed as exc:
+                return max(report_failure(exc, args.template), EXIT_PARTIAL, key=SEVERITY.index)
+            filled, left = filled + missing - still, left + still
+        print(f"paperpress: filled {filled} missing summaries of {len(partial)} earlier posts of {slug}"
+              + (f"; {left} still missing (the next run tries again)" if left else ""), file=sys.stderr if left else sys.stdout)
+        if filled and not args.no_trends:
+            rebuild_trends(slug, args.topics_file, args.posts_dir, args.trends_dir, km)
+    return EXIT_PARTIAL if left else EXIT_OK
 
 
 def run_all_topics(args: argparse.Namespace) -> int:
@@ -267,7 +313,9 @@ def backfill_command(args: argparse.Namespace) -> int:
     """`paperpress backfill`: every day of a range, in parallel, resumable."""
     from . import backfill
 
-    return backfill.run_backfill(args)
+    started = time.time()
+    code = backfill.run_backfill(args)
+    return max(code, complete_posts(args, args.topic, started), key=SEVERITY.index)
 
 
 def demo_command(args: argparse.Namespace) -> int:

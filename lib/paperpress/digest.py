@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from . import mailings, sources, summarise
-from .archive import collect_posted, load_archive, save_digest  # noqa: F401 - save_digest: the template calls digest.save_digest
+from .archive import COMPLETE, collect_posted, load_archive, save_digest  # noqa: F401 - save_digest: the template calls digest.save_digest
 from .config import PaperpressError, Settings, find_topic, find_topics_file, load_settings, load_topics, parse_date
-from .records import Digest, Entry
+from .records import Digest, Entry, Usage
 
 
 def list_earlier_runs(folder: Path, topic_slug: str, date: str) -> list[Path]:
@@ -92,6 +92,9 @@ def build_digest(
     if lookback_days >= 0:
         overrides["lookback_days"] = lookback_days
     chosen = chosen.model_copy(update=overrides)
+    marker = Path(output_dir) / COMPLETE if output_dir else None
+    if marker is not None and marker.is_file():  # `paperpress run` completes this post: its papers stay as they are
+        return complete_digest(marker, chosen, settings, summariser)
     window = find_window(source, day, chosen.lookback_days)
     papers = sources.fetch_papers(source, chosen, day, settings, sample_path, window)
     iso = day.isoformat()
@@ -128,6 +131,26 @@ def build_digest(
         window=tuple(t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in window) if window else (),
         usage=summarise.sum_usage(entries),
     )
+
+
+def complete_digest(marker: Path, topic, settings: Settings, summariser: str) -> Digest:
+    """A post as it was, with the summaries it lacked asked for again (from the cache when it has them).
+
+    Nothing else changes: the same papers in the same places, their extras (the PDF text of the prompt
+    included, so a cached answer is found), the listed and updated papers, the window. A summary that still
+    cannot be had keeps its old entry and note.
+    """
+    old = Digest.model_validate_json(marker.read_bytes())
+    marker.unlink()  # a handshake of the run, never part of the page
+    if old.date and old.topic_slug != topic.slug:
+        raise PaperpressError(f"{marker}: a post of topic '{old.topic_slug}', not '{topic.slug}'")
+    entries = list(old.entries)
+    todo = [i for i, e in enumerate(entries) if e.summary is None]
+    asked = [entries[i].model_copy(update={"summary_note": "", "usage": Usage()}) for i in todo]
+    for i, entry in zip(todo, summarise.summarise_entries(asked, topic, settings, summariser)):
+        if entry.summary is not None:
+            entries[i] = entry
+    return old.model_copy(update={"entries": tuple(entries), "usage": summarise.sum_usage(entries)})
 
 
 def find_window(source: str, day: dt.date, lookback_days: int) -> tuple[dt.datetime, dt.datetime] | None:
