@@ -151,7 +151,7 @@ def run_backfill(args: argparse.Namespace) -> int:
         if todo and not args.offline:
             # One paged query for every mailing of the range; each run reads its window from it.
             settings = load_settings()
-            check_summariser("gemini", settings)  # no key: say so before asking arXiv anything
+            check_summariser("model", settings, topic, getattr(args, "model", None))  # no key: say so before asking arXiv anything
             papers = stack.enter_context(catchup.fetched_once(topic, todo, settings, Path(".paperpress")))
             env[catchup.CACHE_VARIABLE] = os.environ[catchup.CACHE_VARIABLE]
             if not args.allow_empty:  # a mailing whose window holds nothing would only start a kernel to say so
