@@ -93,8 +93,9 @@ class OpenAIBackend:
         host = host_of(self.endpoint.base_url)
         self.label = "OpenAI" if host == "api.openai.com" else f"the server at {host}"
         # max_retries=0: one retry policy, ours (it honours Retry-After across processes through the shared limiter).
-        # An empty key sends no Authorization header: a local server (Ollama, vLLM) may need none.
-        self.client = AsyncOpenAI(api_key=self.endpoint.api_key, base_url=self.endpoint.base_url, max_retries=0,
+        # The client insists on a key: without one it gets a placeholder that send() never sends (a local server,
+        # Ollama or vLLM, may need none).
+        self.client = AsyncOpenAI(api_key=self.endpoint.api_key or "none", base_url=self.endpoint.base_url, max_retries=0,
                                   timeout=self.settings.gemini_timeout_s)
 
     def estimate(self, request: Request) -> int:
@@ -129,8 +130,9 @@ class OpenAIBackend:
         """One Chat Completions call; errors become StopRun, PaperFailed or RetryLater."""
         import openai
 
+        no_key = {} if self.endpoint.api_key else {"extra_headers": {"Authorization": openai.Omit()}}
         try:
-            raw = await self.client.chat.completions.with_raw_response.create(**self.make_body(request))
+            raw = await self.client.chat.completions.with_raw_response.create(**self.make_body(request), **no_key)
         except openai.APIStatusError as exc:
             raise self.describe_error(exc) from None
         except openai.APIConnectionError as exc:  # timeouts included
@@ -156,7 +158,7 @@ class OpenAIBackend:
         said = f"HTTP {code}" + (f": {message}" if message else "")
         body = exc.body if isinstance(exc.body, dict) else {}
         kind = str(body.get("code") or body.get("type") or "")
-        if code in (400, 422) and self.mode == "json_schema" and NO_JSON_SCHEMA.search(message) and "json" in message.lower():
+        if code in (400, 422) and self.mode == "json_schema" and NO_JSON_SCHEMA.search(message):
             self.mode = "json_object"  # every later request of this run, too
             return RetryLater(f"{said}; asking in JSON mode", 0.0)
         if code == 401:

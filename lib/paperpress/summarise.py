@@ -105,7 +105,7 @@ def summarise_entries(
 ) -> list[Entry]:
     """Summaries for all entries (same order) with the named summariser: 'offline', or 'model' (the configured
     model, any provider; 'gemini' is its older name)."""
-    check_summariser(summariser, settings)
+    check_summariser(summariser, settings, topic, model)
     entries = list(entries)
     if summariser == "offline":
         return [e.model_copy(update={"summary": summarise_offline(e.paper, e.extras, topic.language)}) for e in entries]
