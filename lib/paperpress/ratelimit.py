@@ -173,7 +173,12 @@ class RateLimiter:
 
     def learn(self, rpm: int, tpm: int) -> None:
         """Adopt the limits a server reported (OpenAI's x-ratelimit-limit-requests and -tokens, per minute), for every run."""
-        self.update(lambda state, _now: state.update(learnt_rpm=rpm, learnt_tpm=tpm))
+        def store(state: dict, now: float) -> None:
+            state.update(learnt_rpm=rpm, learnt_tpm=tpm)
+            # The requests granted before the limit was known were not spaced: the next one keeps its distance.
+            last = max((r[0] for r in state["spent"]), default=now)
+            state["next_at"] = max(state["next_at"], last + self.limits_of(state)[0])
+        self.update(store)
 
     def knows_rate(self) -> bool:
         """Whether a request rate is set or learnt (else the first request goes alone, to learn it)."""

@@ -227,10 +227,9 @@ class FakeOpenAI:
     # -- serving (called from handler threads) -------------------------------------------------
 
     def admit(self, request: FakeRequest) -> Reply | None:
-        """Log the request; a refusal, a 429 or the next scripted reply (None: the usual answer)."""
+        """A refusal, a 429 or the next scripted reply (None: the usual answer)."""
         state = self.state
         with state.lock:
-            state.requests.append(request)
             refusal = self.refuse(request)
             if refusal:
                 return refusal
@@ -287,9 +286,10 @@ class FakeOpenAI:
                 ("x-ratelimit-remaining-tokens", str(self.tpm or 2_000_000)),
                 ("x-ratelimit-reset-tokens", "0s")]
 
-    def enter(self) -> None:
-        """Count a request being held."""
+    def enter(self, request: FakeRequest) -> None:
+        """Log a request and count it as held."""
         with self.state.lock:
+            self.state.requests.append(request)
             self.state.in_flight += 1
             self.state.max_in_flight = max(self.state.max_in_flight, self.state.in_flight)
 
@@ -326,7 +326,7 @@ class ChatHandler(BaseHTTPRequestHandler):
         request = FakeRequest(path=self.path, model=str(body.get("model", "")), api_key=auth.removeprefix("Bearer ").strip(),
                               body=body, prompt=prompt, system=system, arxiv_id=find_arxiv_id(prompt), started=time.monotonic())
         fake = self.fake
-        fake.enter()
+        fake.enter(request)
         reply = Reply(status=500)
         try:
             reply = self.check_key(request) or fake.admit(request) or Reply()
