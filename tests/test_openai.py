@@ -225,3 +225,37 @@ def test_the_post_names_the_provider_and_model():
         "summaries by the model deepseek-chat at api.deepseek.com (OpenAI-compatible API)"
     assert "api.deepseek.com 上的模型 deepseek-chat" in summariser_label(digest("openai:deepseek-chat@api.deepseek.com", "zh"))
     assert summariser_label(digest("gemini:gemini-3.5-flash-lite")) == "summaries by Google Gemini, model gemini-3.5-flash-lite"
+
+
+# -- doctor and the workflow -----------------------------------------------------------------------
+
+
+def test_doctor_live_asks_the_configured_provider(tmp_path):
+    from tests.fakes.arxiv import FakeArxiv
+    from tests.fakes.openalex import FakeOpenAlex
+    from tests.helpers import make_project, run_cli
+    from tests.test_doctor import KNOWN, lines_of
+
+    with FakeArxiv([KNOWN]) as arxiv, FakeOpenAlex() as openalex, FakeOpenAI(mode="deepseek") as fake:
+        env = arxiv.env() | openalex.env() | fake.env(model="deepseek-chat")
+        result = run_cli(make_project(tmp_path), "doctor", "--live", env=env)
+        wrong = run_cli(make_project(tmp_path), "doctor", "--live", env=env | {"OPENAI_API_KEY": "sk-wrong-key-0123456789abcdef"})
+    line, failed = lines_of(result.stdout)["OpenAI-compatible"], lines_of(wrong.stdout)["OpenAI-compatible"]
+    assert line.startswith(f"ok  deepseek-chat at {fake.url}: a valid structured answer"), result.stdout
+    assert [r.response_format["type"] for r in fake.requests[:2]] == ["json_schema", "json_object"]  # as a run asks
+    assert failed.startswith("fail  ") and "rejected the API key" in failed and wrong.returncode == 1
+    assert FAKE_OPENAI_KEY not in result.stdout + wrong.stdout and "sk-wrong-key" not in wrong.stdout
+
+
+def test_the_workflow_passes_the_providers_secrets():
+    import yaml
+
+    workflow = yaml.safe_load((Path(__file__).resolve().parents[1] / ".github/workflows/publish.yml").read_text(encoding="utf-8"))
+    steps = [s for job in workflow["jobs"].values() for s in job["steps"] if "paperpress" in str(s.get("run", ""))
+             and ("doctor" in s["run"] or "paperpress run" in s["run"])]
+    assert len(steps) == 2  # doctor --live, and the run of each topic
+    for step in steps:
+        env = step["env"]
+        assert env["OPENAI_API_KEY"] == "${{ secrets.OPENAI_API_KEY }}" and env["GEMINI_API_KEY"] == "${{ secrets.GEMINI_API_KEY }}"
+        assert env["PAPERPRESS_MODEL"] == "${{ vars.PAPERPRESS_MODEL }}" and env["OPENAI_BASE_URL"] == "${{ vars.OPENAI_BASE_URL }}"
+        assert env["DEEPSEEK_API_KEY"] == "${{ secrets.DEEPSEEK_API_KEY }}"

@@ -216,7 +216,12 @@ def ask_once(endpoint: Endpoint, settings: Settings, prompt: str, language: str 
         backend = make_backend(endpoint, settings)
         try:
             request = Request(build_instructions(language), prompt, build_schema(language))
-            reply = await backend.send(request)
+            try:
+                reply = await backend.send(request)
+            except RetryLater as exc:
+                if exc.wait != 0.0:  # only a request to ask again at once (JSON mode) is followed here
+                    raise
+                reply = await backend.send(request)
             return Outcome(read_answer(reply, language, request.schema), usage=reply.usage)
         finally:
             await backend.close()
