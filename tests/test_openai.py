@@ -259,3 +259,15 @@ def test_the_workflow_passes_the_providers_secrets():
         assert env["OPENAI_API_KEY"] == "${{ secrets.OPENAI_API_KEY }}" and env["GEMINI_API_KEY"] == "${{ secrets.GEMINI_API_KEY }}"
         assert env["PAPERPRESS_MODEL"] == "${{ vars.PAPERPRESS_MODEL }}" and env["OPENAI_BASE_URL"] == "${{ vars.OPENAI_BASE_URL }}"
         assert env["DEEPSEEK_API_KEY"] == "${{ secrets.DEEPSEEK_API_KEY }}"
+
+
+def test_cache_is_keyed_on_provider_endpoint_and_model(tmp_path):
+    with FakeOpenAI(papers=facts_of(load_papers(1))) as one, FakeOpenAI(papers=facts_of(load_papers(1))) as other:
+        summarise(one, tmp_path)
+        summarise(one, tmp_path)  # a rerun: no call
+        summarise(other, tmp_path)  # the same model name at another endpoint: another answer
+        summarise(one, tmp_path, model="openai:other-model")
+    assert len(one.requests) == 2 and len(other.requests) == 1
+    cached = [json.loads(p.read_text(encoding="utf-8")) for p in (tmp_path / "cache" / "openai").glob("*.json")]
+    assert sorted((c["provider"], c["endpoint"], c["model"]) for c in cached) == sorted(
+        [("openai", one.url, "fake-model"), ("openai", other.url, "fake-model"), ("openai", one.url, "other-model")])

@@ -67,8 +67,6 @@ def pick_thinking(model: str, setting: str = "auto") -> Thinking | None:
     return None
 
 
-
-
 # -- request and answer --------------------------------------------------------------------------
 
 
