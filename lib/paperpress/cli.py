@@ -93,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
     doctor.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
     doctor.add_argument("--live", action="store_true",
-                        help="also make one small real call to arXiv, Gemini, OpenAlex and a PDF download "
-                             "(exit 1 when one fails)")
+                        help="also make one small real call to arXiv, the configured model (Gemini or an "
+                             "OpenAI-compatible server), OpenAlex and a PDF download (exit 1 when one fails)")
     return parser
 
 
