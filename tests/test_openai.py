@@ -271,3 +271,15 @@ def test_cache_is_keyed_on_provider_endpoint_and_model(tmp_path):
     cached = [json.loads(p.read_text(encoding="utf-8")) for p in (tmp_path / "cache" / "openai").glob("*.json")]
     assert sorted((c["provider"], c["endpoint"], c["model"]) for c in cached) == sorted(
         [("openai", one.url, "fake-model"), ("openai", other.url, "fake-model"), ("openai", one.url, "other-model")])
+
+
+def test_a_server_without_limit_headers_is_probed_once_per_cache_folder(tmp_path):
+    # DeepSeek and local servers send no x-ratelimit-*: the first run learns that, later runs do not wait for a probe.
+    with FakeOpenAI(mode="local", latency=0.2, papers=facts_of(load_papers(6))) as fake:
+        summarise_entries(make_entries(3), EN, settings_for(fake, tmp_path), "model", model=MODEL)
+        first = sorted(r.started for r in fake.requests)
+        fake.reset()
+        summarise_entries(make_entries(6)[3:], EN, settings_for(fake, tmp_path), "model", model=MODEL)
+        second = sorted(r.started for r in fake.requests)
+    assert first[1] - first[0] >= 0.2  # the probe went alone
+    assert second[-1] - second[0] < 0.15  # known: all at once

@@ -138,7 +138,7 @@ class OpenAIBackend:
         except openai.APIConnectionError as exc:  # timeouts included
             raise RetryLater(type(exc).__name__) from None
         completion = raw.parse()
-        limits = read_limits(raw.headers)
+        limits = read_limits(raw.headers) or (0, 0)  # (0, 0): the server reports none (DeepSeek, Ollama, vLLM)
         if not completion.choices:
             return Reply("", usage=read_usage(completion.usage, "", ""), limits=limits)
         choice = completion.choices[0]

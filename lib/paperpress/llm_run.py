@@ -88,7 +88,7 @@ async def call_model(run: Run, request: Request) -> Reply:
                 run.limiter.pause(wait)  # the server's limit is shared by every request: all of them wait
             log.info("%s: %s; retrying in %.2f s", label, last, wait)
         else:
-            if reply.limits:
+            if reply.limits is not None:
                 run.limiter.learn(*reply.limits)
             run.limiter.settle(record, run.backend.spent(reply, estimate))
             return reply

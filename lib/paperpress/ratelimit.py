@@ -174,16 +174,17 @@ class RateLimiter:
     def learn(self, rpm: int, tpm: int) -> None:
         """Adopt the limits a server reported (OpenAI's x-ratelimit-limit-requests and -tokens, per minute), for every run."""
         def store(state: dict, now: float) -> None:
-            state.update(learnt_rpm=rpm, learnt_tpm=tpm)
+            state.update(learnt_rpm=rpm, learnt_tpm=tpm, learnt=True)
             # The requests granted before the limit was known were not spaced: the next one keeps its distance.
             last = max((r[0] for r in state["spent"]), default=now)
             state["next_at"] = max(state["next_at"], last + self.limits_of(state)[0])
         self.update(store)
 
     def knows_rate(self) -> bool:
-        """Whether a request rate is set or learnt (else the first request goes alone, to learn it)."""
+        """Whether a request rate is set, or the server's limits (or that it reports none) known (else the first
+        request goes alone, to learn them)."""
         with self.file_lock:
-            return bool(self.interval or self.load().get("learnt_rpm"))
+            return bool(self.interval or self.load().get("learnt"))
 
     def spend_day(self) -> None:
         """Mark today's quota as used up for every run (the server answered a per-day 429)."""
