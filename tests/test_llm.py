@@ -167,3 +167,17 @@ def test_the_key_never_appears_in_outputs(backend, caplog):
     for text in (sidecar, files, caplog.text, repr(backend.settings)):
         assert not key or key not in text
     assert "unusable" in out[1].summary_note
+
+
+def test_gemini_cache_keys_survive_the_split(tmp_path):
+    # Caches written before there were other providers (Actions keeps one) stay valid: same key, same file.
+    import hashlib
+
+    from paperpress import llm
+    from paperpress.config import Endpoint
+
+    paper = load_papers(1)[0]
+    prompt = llm.build_prompt(paper, Extras(), 6000)
+    old = json.dumps([paper.versioned_id, "gemini-3.5-flash-lite", llm.PROMPT_VERSION, "zh", llm.hash_request("zh", prompt)])
+    expected = tmp_path / "gemini" / f"{hashlib.sha256(old.encode()).hexdigest()[:40]}.json"
+    assert llm.cache_path(tmp_path, paper, Endpoint("gemini", "gemini-3.5-flash-lite"), "zh", prompt) == expected

@@ -390,17 +390,14 @@ def hash_request(language: str, prompt: str) -> str:
     return hashlib.sha256(f"{build_instructions(language)}\n\n{prompt}".encode()).hexdigest()
 
 
-def cache_key(endpoint: Endpoint) -> list[str]:
-    """What of the endpoint keys the cache: provider, endpoint and model (Gemini at its default endpoint keeps its old keys)."""
-    if endpoint.provider == "gemini" and not endpoint.base_url:
-        return [endpoint.model]
-    return [endpoint.model, endpoint.provider, endpoint.base_url.rstrip("/")]
-
-
 def cache_path(cache_dir: Path, paper: Paper, endpoint: Endpoint, language: str, prompt: str) -> Path:
-    """Where the answer to this prompt about this paper version, by this model at this endpoint, in this language is cached."""
-    key = json.dumps([paper.versioned_id, *cache_key(endpoint)[:1], PROMPT_VERSION, language, hash_request(language, prompt),
-                      *cache_key(endpoint)[1:]])
+    """Where the answer to this prompt about this paper version, by this model at this endpoint, in this language is cached.
+
+    Keyed on provider, endpoint and model; Gemini at its default endpoint keeps the keys it had before there
+    were other providers, so existing caches stay valid.
+    """
+    where = [] if endpoint.provider == "gemini" and not endpoint.base_url else [endpoint.provider, endpoint.base_url.rstrip("/")]
+    key = json.dumps([paper.versioned_id, endpoint.model, PROMPT_VERSION, language, hash_request(language, prompt), *where])
     return Path(cache_dir) / endpoint.provider / f"{hashlib.sha256(key.encode()).hexdigest()[:40]}.json"
 
 
