@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from paperpress import gemini, ratelimit
+from paperpress import backend_gemini, llm, llm_run, ratelimit
 from paperpress.config import PaperpressError, Settings, Topic, load_settings
 from paperpress.records import Affiliation, Entry, Extras, Paper, Summary, Usage
 from paperpress.summarise import sum_usage, summarise_entries
@@ -119,7 +119,7 @@ def test_english_topic_drops_title_translation(fake, settings):
 
 
 def test_schema_hints_cover_summary_fields():
-    schema = gemini.build_schema("zh")
+    schema = llm.build_schema("zh")
     assert set(schema["properties"]) == set(Summary.model_fields)
     assert schema["properties"]["key_takeaways"]["maxItems"] == 7
     assert schema["properties"]["conclusion"]["properties"]["workload"]["maxLength"] == 400
@@ -203,22 +203,23 @@ def test_thought_parts_are_not_the_answer(fake, settings):
     # Thought summaries come back as parts marked thought when asked for; the answer is the other parts.
     from google.genai import types
 
-    client = gemini.make_client(settings)
-    config = gemini.make_config("zh", gemini.pick_thinking("gemini-3.1-pro"))
+    client = backend_gemini.make_client(settings)
+    request = llm.Request(llm.build_instructions("zh"), llm.build_prompt(load_papers(1)[0], Extras(), 6000), llm.build_schema("zh"))
+    config = backend_gemini.make_config(request, backend_gemini.pick_thinking("gemini-3.1-pro"))
     config.thinking_config = types.ThinkingConfig(thinking_level="LOW", include_thoughts=True)
-    prompt = gemini.build_prompt(load_papers(1)[0], Extras(), 6000)
-    response = client.models.generate_content(model="gemini-3.1-pro", contents=prompt, config=config)
+    response = client.models.generate_content(model="gemini-3.1-pro", contents=request.prompt, config=config)
     assert [bool(p.thought) for p in response.candidates[0].content.parts] == [True, False]
-    assert gemini.read_answer(response, "zh").tldr.startswith("本文提出了《Make-Your-Anchor")
+    reply = backend_gemini.read_reply(response)
+    assert llm.read_answer(reply, "zh", request.schema).tldr.startswith("本文提出了《Make-Your-Anchor")
 
 
 def test_fake_answers_from_facts_are_schema_valid():
     for language in ("zh", "en"):
-        system = gemini.build_instructions(language)
+        system = llm.build_instructions(language)
         for paper in load_papers(6):
-            request = FakeRequest("", "v1beta", "m", "", {}, gemini.build_prompt(paper, Extras(), 6000), system, "", 0.0)
+            request = FakeRequest("", "v1beta", "m", "", {}, llm.build_prompt(paper, Extras(), 6000), system, "", 0.0)
             answer = compose_answer(facts_of([paper])[0], request)
-            summary = gemini.read_answer_text(json.dumps(answer), language)
+            summary = llm.read_answer_text(json.dumps(answer), language, llm.build_schema(language))  # lengths too
             assert bool(summary.title_translation) == (language == "zh")
 
 
@@ -237,7 +238,8 @@ def test_v1_refuses_our_fields_so_requests_go_to_v1beta(fake, settings):
 
     v1 = genai.Client(api_key=FAKE_KEY, http_options=types.HttpOptions(base_url=fake.url, api_version="v1"))
     with pytest.raises(errors.ClientError) as info:
-        v1.models.generate_content(model="gemini-3.5-flash-lite", contents="hi", config=gemini.make_config("en"))
+        request = llm.Request(llm.build_instructions("en"), "hi", llm.build_schema("en"))
+        v1.models.generate_content(model="gemini-3.5-flash-lite", contents="hi", config=backend_gemini.make_config(request))
     assert info.value.code == 400 and 'Unknown name "systemInstruction": Cannot find field.' in info.value.message
     assert """Unknown name "responseMimeType" at 'generation_config'""" in info.value.message
     [entry] = summarise_entries(make_entries(1), ZH, settings, "gemini")
@@ -245,14 +247,14 @@ def test_v1_refuses_our_fields_so_requests_go_to_v1beta(fake, settings):
 
 
 def test_lowest_thinking_each_model_family_accepts():
-    pick = gemini.pick_thinking
-    assert pick("gemini-3.5-flash-lite") == gemini.Thinking(level="MINIMAL") == pick("gemini-3.5-flash")
-    assert pick("gemini-3.1-pro-preview") == gemini.Thinking(level="LOW") == pick("gemini-pro-latest")
-    assert pick("gemini-2.5-flash") == gemini.Thinking(budget=0) == pick("gemini-2.5-flash-lite")
-    assert pick("gemini-2.5-pro") == gemini.Thinking(budget=128)
+    pick, Thinking = backend_gemini.pick_thinking, backend_gemini.Thinking
+    assert pick("gemini-3.5-flash-lite") == Thinking(level="MINIMAL") == pick("gemini-3.5-flash")
+    assert pick("gemini-3.1-pro-preview") == Thinking(level="LOW") == pick("gemini-pro-latest")
+    assert pick("gemini-2.5-flash") == Thinking(budget=0) == pick("gemini-2.5-flash-lite")
+    assert pick("gemini-2.5-pro") == Thinking(budget=128)
     assert pick("gemini-2.0-flash") is None and pick("my-tuned-model") is None
-    assert pick("gemini-3.5-flash", "high") == gemini.Thinking(level="HIGH") and pick("gemini-2.5-pro", "off") is None
-    assert pick("gemini-2.5-pro", "512") == gemini.Thinking(budget=512)
+    assert pick("gemini-3.5-flash", "high") == Thinking(level="HIGH") and pick("gemini-2.5-pro", "off") is None
+    assert pick("gemini-2.5-pro", "512") == Thinking(budget=512)
 
 
 @pytest.mark.parametrize("model", ["gemini-3.5-flash-lite", "gemini-3.1-pro-preview", "gemini-2.5-flash", "gemini-2.5-pro"])
@@ -269,7 +271,7 @@ def test_thinking_is_kept_low_so_a_thinking_model_answers_at_once(fake, settings
     [request] = fake.requests
     assert entry.summary is not None and request.config["thinkingConfig"] == {"thinkingLevel": "LOW"}
     assert entry.usage.thought_tokens == request.thoughts > 0  # recorded in the usage
-    assert request.config["maxOutputTokens"] >= gemini.ANSWER_TOKENS + gemini.THINKING_ROOM
+    assert request.config["maxOutputTokens"] >= llm.ANSWER_TOKENS + backend_gemini.THINKING_ROOM
 
 
 def test_empty_max_tokens_answer_is_asked_again_with_more_room(fake, settings):
@@ -385,14 +387,12 @@ def test_other_400_fails_only_that_paper_with_the_servers_message(fake, settings
 
 def test_server_message_is_one_line_without_a_key():
     key = "AIza" + "B" * 35
-    run = gemini.Run(client=None, model="m", language="en", settings=Settings(api_key="secret-key-123456"),
-                     limiter=None, slots=None, thinking=None)  # type: ignore[arg-type]
 
     class Error:
         message = f"Bad key {key}\n and secret-key-123456 here"
         details: dict = {}
 
-    assert gemini.server_message(run, Error()) == "Bad key [key] and [key] here"
+    assert backend_gemini.server_message(Error(), "secret-key-123456") == "Bad key [key] and [key] here"
 
 
 # -- cache ---------------------------------------------------------------------------------------
@@ -472,7 +472,7 @@ def test_requests_are_paced_under_the_rpm_limit(tmp_path):
 
 def granted(cache_dir: Path, model: str) -> list[float]:
     """When the shared limiter let each request of the last minute go (wall clock, sorted)."""
-    state = json.loads(gemini.limits_file(Settings(cache_dir=cache_dir), model).read_text(encoding="utf-8"))
+    state = json.loads(llm_run.limits_file(Settings(cache_dir=cache_dir), model).read_text(encoding="utf-8"))
     return sorted(r[0] for r in state["spent"])
 
 

@@ -203,3 +203,25 @@ def test_posted_papers_are_not_listed_again(tmp_path, fakes, sample_dir):
     data = store.read_digest(project / "posts" / "2024-04-02-metaverse-avatars")
     assert not data.entries and [p.versioned_id for p in data.updated] == ["2403.16510v2"]
     assert "论文更新" in "\n".join(markdown_outputs(read_post(project / "posts" / "2024-04-02-metaverse-avatars")))
+
+
+def test_live_post_through_an_openai_compatible_server(tmp_path, sample_dir):
+    # DeepSeek-like: json_schema refused, then JSON mode; the kernel reaches the fake through OPENAI_BASE_URL.
+    from .fakes.openai_compat import FAKE_OPENAI_KEY, FakeOpenAI
+
+    papers = seed_papers(sample_dir)
+    with FakeArxiv(papers) as arxiv, FakeOpenAlex() as openalex, \
+            FakeOpenAI(mode="deepseek", papers=paper_facts(papers), reasoning=True) as server:
+        arxiv.add_pdfs(lambda p: make_pdf(title=p["title"], authors=[(a, 1) for a in p["authors"][:3]]))
+        env = arxiv.env() | openalex.env() | server.env(model="deepseek-chat")
+        project = make_project(tmp_path)
+        result = run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=env)
+    assert result.returncode == 0, result.stderr
+    data = store.read_digest(project / POST)
+    host = server.url.split("//")[1].split("/")[0]
+    assert data.summariser == f"openai:deepseek-chat@{host}" and all(e.summary for e in data.entries)
+    assert data.usage.thought_tokens == 6 * 300  # DeepSeek's reasoning_content: counted apart, never shown
+    text = "\n".join(markdown_outputs(read_post(project / POST)))
+    assert f"由 {host} 上的模型 deepseek-chat（OpenAI 兼容接口）生成" in text  # the post names who wrote it
+    assert "The paper proposes a method; its abstract" not in text
+    assert not files_holding(project, FAKE_OPENAI_KEY) and FAKE_OPENAI_KEY not in result.stdout + result.stderr

@@ -152,7 +152,7 @@ def run_backfill(args: argparse.Namespace) -> int:
         if todo and not args.offline:
             # One paged query for every mailing of the range; each run reads its window from it.
             settings = load_settings()
-            check_summariser("gemini", settings)  # no key: say so before asking arXiv anything
+            check_summariser("model", settings, topic, getattr(args, "model", None))  # no key: say so before asking arXiv anything
             warn_openalex_key(settings)  # once, before the runs (which inherit that it was said)
             env[OPENALEX_WARNED] = "1"
             papers = stack.enter_context(catchup.fetched_once(topic, todo, settings, Path(".paperpress")))

@@ -37,7 +37,8 @@ def add_post_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
     parser.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
     parser.add_argument("--template", default="notebooks/digest.ipynb", help="post template notebook")
-    parser.add_argument("--model", default="", help="Gemini model (default: the topic's, else PAPERPRESS_MODEL)")
+    parser.add_argument("--model", default="", help="model: gemini:<model>, openai:<model> (any OpenAI-compatible server, "
+                        "OPENAI_BASE_URL) or a bare Gemini name (default: the topic's, else PAPERPRESS_MODEL)")
     parser.add_argument("--max-papers", type=int, default=0,
                         help="papers with a full summary per post; the others are listed briefly (default: the topic's)")
     parser.add_argument("--lookback-days", type=int, default=None,
@@ -97,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
     doctor.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
     doctor.add_argument("--live", action="store_true",
-                        help="also make one small real call to arXiv, Gemini, OpenAlex and a PDF download "
-                             "(exit 1 when one fails)")
+                        help="also make one small real call to arXiv, the configured model (Gemini or an "
+                             "OpenAI-compatible server), OpenAlex and a PDF download (exit 1 when one fails)")
     return parser
 
 
@@ -112,7 +113,7 @@ def check_inputs(args: argparse.Namespace):
     settings = load_settings()
     if not Path(args.template).is_file():
         raise PaperpressError(f"{args.template}: post template not found (run from the project folder)")
-    check_summariser("offline" if args.offline else "gemini", settings)
+    check_summariser("offline" if args.offline else "model", settings, topic, args.model)
     if not args.offline:
         warn_openalex_key(settings)
     posts = Path(args.posts_dir)
@@ -131,7 +132,7 @@ def template_parameters(args: argparse.Namespace, staging: Path) -> dict:
         "date": args.date,
         "topic": args.topic,
         "source": "sample" if args.offline else "arxiv",
-        "summariser": "offline" if args.offline else "gemini",
+        "summariser": "offline" if args.offline else "model",
         "sample_path": args.sample,
         "topics_file": args.topics_file,
         "posts_dir": args.posts_dir,

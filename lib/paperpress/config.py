@@ -6,6 +6,7 @@ import datetime as dt
 import difflib
 import functools
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,6 +31,8 @@ USER_AGENT = f"paperpress/{__version__} (daily arXiv digest)"
 TRENDS_WINDOW_DAYS = 90
 
 
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"  # the openai package's own default
+PROVIDERS = ("gemini", "openai")
 NO_KEY_MESSAGE = (
     "no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment or in .env, "
     "or use --offline (the offline summariser)"
@@ -52,7 +55,11 @@ class Topic(BaseModel):
     categories: tuple[str, ...] = ()
     max_papers: int = Field(default=20, ge=1, le=200)  # papers summarised per post; the others are listed briefly
     lookback_days: int = Field(default=7, ge=0, le=31)  # days before a mailing's window searched for late papers
-    model: str | None = None
+    model: str | None = None  # "gemini:<model>", "openai:<model>" or a bare Gemini model name
+    # An OpenAI-compatible endpoint of this topic's own (e.g. https://api.deepseek.com), and the name of the
+    # environment variable that holds its key (e.g. DEEPSEEK_API_KEY): never the key itself.
+    base_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*_KEY$")  # ends in _KEY
     window_days: None = None  # removed: refused with a message that says what replaced it
 
     @field_validator("window_days", mode="before")
@@ -205,6 +212,14 @@ class Settings:
     api_key: str = field(default="", repr=False)
     # OpenAlex's key (OPENALEX_API_KEY), sent as its `api_key` query parameter; never shown (see blot_secrets).
     openalex_api_key: str = field(default="", repr=False)
+    # OpenAI-compatible servers: the openai package's own variables (an empty value counts as unset).
+    openai_base_url: str = ""
+    openai_api_key: str = field(default="", repr=False)
+    openai_rpm: int = 0  # client-side requests per minute; 0 = what the server's x-ratelimit-* headers say
+    openai_tpm: int = 0  # client-side tokens per minute; 0 = what the server's headers say
+    openai_reasoning: str = ""  # reasoning_effort sent to reasoning models ('' = none sent)
+    # Variables whose name ends in _KEY, for a topic's api_key_env (repr=False, compare=False: never shown).
+    env_keys: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def has_key(self) -> bool:
@@ -234,7 +249,7 @@ def blot_secrets(text: str, settings: Settings) -> str:
     library's error message repeats the URL, query included)."""
     from urllib.parse import quote, quote_plus
 
-    for secret in (settings.api_key, settings.openalex_api_key):
+    for secret in (settings.api_key, settings.openalex_api_key, settings.openai_api_key, *settings.env_keys.values()):
         if len(secret) >= 8:  # a real key is long; a short one would blot out ordinary words
             for form in dict.fromkeys((secret, quote_plus(secret), quote(secret, safe=""))):
                 text = text.replace(form, "[key]")
@@ -263,8 +278,85 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path =
         site_url=env.get("PAPERPRESS_SITE_URL", "").strip(),
         gemini_thinking=read_thinking(env),
         arxiv_cache=env.get("PAPERPRESS_ARXIV_CACHE", ""),
+        openai_base_url=(env.get("OPENAI_BASE_URL") or "").strip(),
+        openai_api_key=(env.get("OPENAI_API_KEY") or "").strip(),
+        openai_rpm=read_count(env, "PAPERPRESS_OPENAI_RPM"),
+        openai_tpm=read_count(env, "PAPERPRESS_OPENAI_TPM"),
+        openai_reasoning=read_reasoning(env),
+        env_keys={k: v for k, v in env.items() if k.endswith("_KEY") and v},
         **read_gemini_numbers(env),
     )
+
+
+def read_count(env: Mapping[str, str], name: str) -> int:
+    """A whole number >= 0 from env (0 when unset)."""
+    text = (env.get(name) or "0").strip()
+    if not text.isdigit():
+        raise PaperpressError(f"{name} must be a whole number >= 0 (got '{text}')")
+    return int(text)
+
+
+REASONING_CHOICES = ("", "none", "minimal", "low", "medium", "high")
+
+
+def read_reasoning(env: Mapping[str, str]) -> str:
+    """PAPERPRESS_OPENAI_REASONING: the reasoning_effort for reasoning models ('' sends none)."""
+    value = (env.get("PAPERPRESS_OPENAI_REASONING") or "").strip().lower()
+    if value not in REASONING_CHOICES:
+        raise PaperpressError(f"PAPERPRESS_OPENAI_REASONING must be one of {', '.join(REASONING_CHOICES[1:])} (got '{value}')")
+    return value
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Which model answers, where, with which key: one model setting resolved against a topic and the settings."""
+
+    provider: str  # "gemini" or "openai"
+    model: str
+    base_url: str = ""  # '' : the SDK's default (Gemini); the OpenAI default is written out
+    api_key: str = field(default="", repr=False)
+    key_name: str = ""  # where the key came from (OPENAI_API_KEY, DEEPSEEK_API_KEY …), for messages
+
+    @property
+    def spec(self) -> str:
+        """The model setting as a post records it: provider:model, and the endpoint's host for OpenAI-compatible ones."""
+        host = re.sub(r"^https?://", "", self.base_url).split("/")[0]
+        return f"{self.provider}:{self.model}" + (f"@{host}" if self.provider == "openai" and host else "")
+
+
+def parse_model(text: str) -> tuple[str, str]:
+    """(provider, model) of a model setting: 'gemini:<m>', 'openai:<m>', or a bare Gemini name.
+
+    Only the first colon separates: 'openai:qwen3:8b' is Ollama's qwen3:8b.
+    """
+    text = text.strip()
+    head, sep, rest = text.partition(":")
+    if sep and head in PROVIDERS:
+        if not rest.strip():
+            raise PaperpressError(f"model '{text}' names no model after '{head}:'")
+        return head, rest.strip()
+    if sep and re.fullmatch(r"[a-z][a-z0-9_-]*", head):
+        raise PaperpressError(f"model '{text}': unknown provider '{head}' (write gemini:<model> or openai:<model>)")
+    return "gemini", text
+
+
+def resolve_endpoint(settings: Settings, setting: str, topic: "Topic | None" = None) -> Endpoint:
+    """The endpoint a model setting names, with its key; a one-line error when a key it needs is missing."""
+    provider, model = parse_model(setting)
+    if provider == "gemini":
+        if not settings.has_key:
+            raise PaperpressError(NO_KEY_MESSAGE)
+        return Endpoint("gemini", model, settings.gemini_base_url, settings.api_key, "GEMINI_API_KEY")
+    base_url = ((topic.base_url if topic else None) or settings.openai_base_url or DEFAULT_OPENAI_BASE_URL).rstrip("/")
+    key_name = (topic.api_key_env if topic else None) or "OPENAI_API_KEY"
+    key = settings.openai_api_key if key_name == "OPENAI_API_KEY" else settings.env_keys.get(key_name, "")
+    if topic and topic.api_key_env and not key:
+        raise PaperpressError(f"topic '{topic.slug}': api_key_env names {key_name}, which is not set (environment or .env)")
+    if not key and base_url == DEFAULT_OPENAI_BASE_URL:
+        # Any other server may need no key (Ollama, vLLM on loopback); it says so with a 401 if it does.
+        raise PaperpressError("no OpenAI API key: set OPENAI_API_KEY in the environment or in .env, or set OPENAI_BASE_URL "
+                              "(or a topic's base_url) to a server that needs none; or use --offline")
+    return Endpoint("openai", model, base_url, key, key_name)
 
 
 # Settings field <- PAPERPRESS_GEMINI_<NAME> environment variable, with its type.

@@ -84,10 +84,10 @@ def build_digest(
 ) -> Digest:
     """Everything one post shows, from the notebook's parameters."""
     settings = settings or load_settings()
-    summarise.check_summariser(summariser, settings)  # no key: fail before fetching anything
     day = parse_date(date)
     path = Path(topics_file) if topics_file else find_topics_file()
     chosen = find_topic(load_topics(path), topic, path)
+    summarise.check_summariser(summariser, settings, chosen, model)  # no key: fail before fetching anything
     overrides = {k: v for k, v in (("max_papers", max_papers), ("model", model)) if v}
     if lookback_days >= 0:
         overrides["lookback_days"] = lookback_days
@@ -117,14 +117,13 @@ def build_digest(
     entries = [Entry(paper=p, extras=e) for p, e in zip(summarised, extras)]
     entries = summarise.summarise_entries(entries, chosen, settings, summariser)
     wait_for_earlier_posts(settings.pending_dir, chosen.slug, iso)  # before the trends read them
-    used_model = summarise.pick_model(chosen, settings)
     return Digest(
         date=iso,
         topic_slug=chosen.slug,
         topic_name=chosen.name,
         language=chosen.language,
         source=source,
-        summariser="offline" if summariser == "offline" else f"gemini:{used_model}",
+        summariser="offline" if summariser == "offline" else summarise.pick_endpoint(chosen, settings).spec,
         entries=tuple(entries),
         updated=tuple(updated),
         listed=tuple(listed),

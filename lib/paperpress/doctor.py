@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from .config import (DEFAULT_ARXIV_API_URL, NO_KEY_MESSAGE, PLACEHOLDER_SITE_URL, USER_AGENT, PaperpressError, Settings,
-                     load_settings, load_topics)
-from .config import NO_OPENALEX_KEY_MESSAGE, blot_secrets
+from .config import (DEFAULT_ARXIV_API_URL, DEFAULT_OPENAI_BASE_URL, NO_OPENALEX_KEY_MESSAGE, PLACEHOLDER_SITE_URL, USER_AGENT,
+                     PaperpressError, Settings, blot_secrets, load_settings, load_topics, parse_model, resolve_endpoint)
 
 Check = tuple[str, str, str]  # (status: ok/warn/fail, what, detail or what to do)
 
@@ -88,8 +87,18 @@ def check_font() -> Check:
 
 
 def check_key() -> Check:
-    """A Gemini key is configured (never shown)."""
+    """The configured model's provider has the key it needs (never shown)."""
     settings = load_settings()
+    try:
+        provider, _model = parse_model(settings.gemini_model)
+    except PaperpressError as exc:
+        return ("fail", "model", f"PAPERPRESS_MODEL: {exc}")
+    if provider == "openai":
+        url = settings.openai_base_url or DEFAULT_OPENAI_BASE_URL
+        if settings.openai_api_key:
+            return ("ok", "model key", f"OPENAI_API_KEY set (not shown), for {url}")
+        return ("warn" if url == DEFAULT_OPENAI_BASE_URL else "ok", "model key",
+                f"OPENAI_API_KEY not set: fine for a server that needs none ({url}); OpenAI's own needs it")
     if settings.has_key:
         return ("ok", "Gemini key", "set (not shown)")
     return ("warn", "Gemini key", "not set: live runs need GEMINI_API_KEY in the environment or .env; --offline works")
@@ -274,37 +283,37 @@ def live_openalex(settings: Settings) -> str:
     return f"{work.get('id', '?')} with {len(parse_openalex(work))} institution(s), from {settings.openalex_url}"
 
 
-def live_gemini(settings: Settings) -> str:
-    """One small structured call with the configured model, API version and generation settings."""
-    from google.genai import errors
-
-    from . import gemini
+def live_model(settings: Settings) -> str:
+    """One small structured call to the configured provider, with the backend, schema and checks a run uses."""
+    from .llm import AnswerError, PaperFailed, RetryLater, StopRun, build_prompt
+    from .llm_run import ask_once
     from .records import Extras, Paper
 
-    if not settings.has_key:
-        raise PaperpressError(NO_KEY_MESSAGE)
-    model = settings.gemini_model
+    endpoint = resolve_endpoint(settings, settings.gemini_model)  # no key: the run's own one-line error
+    name = endpoint.model if endpoint.provider == "gemini" else f"{endpoint.model} at {endpoint.base_url}"
     probe = Paper(arxiv_id=KNOWN_PAPER, version=KNOWN_VERSION, title="Attention Is All You Need",
                   authors=("Ashish Vaswani",), abstract=PROBE_ABSTRACT)
-    # make_client and make_config are what a run uses: the same API version, schema and thinking.
-    client = gemini.make_client(dataclasses.replace(settings, gemini_timeout_s=GEMINI_TIMEOUT_S))
     try:
-        response = client.models.generate_content(model=model, contents=gemini.build_prompt(probe, Extras(), 500),
-                                                  config=gemini.make_config("en", gemini.pick_thinking(model, settings.gemini_thinking)))
-    except errors.APIError as exc:  # the server's own message: what to fix
-        raise PaperpressError(f"{model}: HTTP {exc.code} {exc.status or ''}: {exc.message or exc.details}") from None
-    finally:
-        getattr(client, "close", lambda: None)()
+        outcome = ask_once(endpoint, dataclasses.replace(settings, gemini_timeout_s=GEMINI_TIMEOUT_S),
+                           build_prompt(probe, Extras(), 500))
+    except AnswerError as exc:
+        raise PaperpressError(f"{name} answered, but not usably: {exc}") from None
+    except (StopRun, PaperFailed, RetryLater) as exc:  # the server's own message: what to fix
+        raise PaperpressError(f"{name}: {exc}") from None
+    return f"{name}: a valid structured answer, {outcome.usage.total_tokens} tokens"
+
+
+def model_check_name(settings: Settings) -> str:
+    """The live model check's name: the configured provider's."""
     try:
-        gemini.read_answer(response, "en")
-    except (gemini.AnswerError, gemini.PaperFailed) as exc:
-        raise PaperpressError(f"{model} answered, but not usably: {exc}") from None
-    return f"{model}: a valid structured answer, {gemini.read_usage(response).total_tokens} tokens"
+        return "Gemini" if parse_model(settings.gemini_model)[0] == "gemini" else "OpenAI-compatible"
+    except PaperpressError:
+        return "model"
 
 
 def run_live(settings: Settings) -> list[Check]:
     """Each service once, at the same time (the slowest sets the time); secrets never printed."""
-    checks = {"arXiv": live_arxiv, "Gemini": live_gemini, "OpenAlex": live_openalex, "PDF": live_pdf}
+    checks = {"arXiv": live_arxiv, model_check_name(settings): live_model, "OpenAlex": live_openalex, "PDF": live_pdf}
     with ThreadPoolExecutor(len(checks)) as pool:
         futures = {what: pool.submit(timed, what, lambda check=check: check(settings)) for what, check in checks.items()}
         results = [futures[what].result() for what in checks]
@@ -313,7 +322,7 @@ def run_live(settings: Settings) -> list[Check]:
 
 def scrub(text: str, settings: Settings) -> str:
     """Text without the API key, should a service or library ever echo it."""
-    return blot_secrets(text.replace(settings.api_key, "[key]") if settings.api_key else text, settings)
+    return blot_secrets(text, settings)
 
 
 def run_doctor(args: argparse.Namespace) -> int:

@@ -24,6 +24,10 @@ def summariser_label(digest: Digest) -> str:
     words = LABELS[digest.language]
     if digest.summariser == "offline":
         return words["offline"]
+    provider, _, rest = digest.summariser.partition(":")
+    if provider == "openai":  # openai:<model>@<host>: the model and the server that ran it
+        model, _, host = rest.rpartition("@") if "@" in rest else (rest, "", "")
+        return words["model_openai"].format(model=escape_md(model), host=escape_md(host or "?"))
     return words["model"].format(model=escape_md(digest.summariser.removeprefix("gemini:")))
 
 

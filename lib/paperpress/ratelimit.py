@@ -1,7 +1,8 @@
 """Client-side pacing shared by every run that uses one cache folder: requests and tokens per minute, requests per day.
 
 `paperpress backfill --jobs N` runs N processes against one key, and the Gemini API's quotas are per
-project and model, not per process: so the limiter's state (when the next request may go, the tokens
+project and model (an OpenAI-compatible server's per key and model, as its x-ratelimit-* headers say, which
+`learn` adopts), not per process: so the limiter's state (when the next request may go, the tokens
 of the last minute, a server-requested pause, today's request count) lives in a small JSON file under
 a file lock, as arxiv_api shares arXiv's pause. Without a file (tests) the same state lives in memory.
 """
@@ -111,10 +112,21 @@ class RateLimiter:
 
     # -- pacing ----------------------------------------------------------------------------------
 
+    def limits_of(self, state: dict) -> tuple[float, int]:
+        """(interval between requests, tokens per window): the settings', or the server's (learn) where lower or unset."""
+        interval, tpm = self.interval, self.tpm
+        learnt_rpm, learnt_tpm = state.get("learnt_rpm", 0), state.get("learnt_tpm", 0)
+        if learnt_rpm:
+            interval = max(interval, self.period / (learnt_rpm * RATE_MARGIN))
+        if learnt_tpm:
+            tpm = min(tpm, int(learnt_tpm * RATE_MARGIN)) if tpm else int(learnt_tpm * RATE_MARGIN)
+        return interval, tpm
+
     def wait_for(self, state: dict, now: float, tokens: int) -> float:
         """Seconds until the next request may go (capped, so a wall clock that jumped back cannot park a run)."""
         pause = state["pause_until"] - now
-        waits = [min(state["next_at"] - now, self.interval), token_wait(state["spent"], now, tokens, self.tpm, self.period),
+        interval, tpm = self.limits_of(state)
+        waits = [min(state["next_at"] - now, interval), token_wait(state["spent"], now, tokens, tpm, self.period),
                  pause if pause <= MAX_PAUSE else 0.0]
         return max(waits)
 
@@ -132,7 +144,7 @@ class RateLimiter:
                     wait = self.wait_for(state, now, tokens)
                     if wait <= 0:
                         record = secrets.token_hex(6)
-                        state["next_at"] = max(now, state["next_at"]) + self.interval
+                        state["next_at"] = max(now, state["next_at"]) + self.limits_of(state)[0]
                         state["spent"].append([now, float(tokens), record])
                         state["requests"] += 1
                         self.save(state)
@@ -158,6 +170,21 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         """Send nothing for a while, in any run (the server asked: its quota is shared by all requests)."""
         self.update(lambda state, now: state.update(pause_until=max(state["pause_until"], now + seconds)))
+
+    def learn(self, rpm: int, tpm: int) -> None:
+        """Adopt the limits a server reported (OpenAI's x-ratelimit-limit-requests and -tokens, per minute), for every run."""
+        def store(state: dict, now: float) -> None:
+            state.update(learnt_rpm=rpm, learnt_tpm=tpm, learnt=True)
+            # The requests granted before the limit was known were not spaced: the next one keeps its distance.
+            last = max((r[0] for r in state["spent"]), default=now)
+            state["next_at"] = max(state["next_at"], last + self.limits_of(state)[0])
+        self.update(store)
+
+    def knows_rate(self) -> bool:
+        """Whether a request rate is set, or the server's limits (or that it reports none) known (else the first
+        request goes alone, to learn them)."""
+        with self.file_lock:
+            return bool(self.interval or self.load().get("learnt"))
 
     def spend_day(self) -> None:
         """Mark today's quota as used up for every run (the server answered a per-day 429)."""

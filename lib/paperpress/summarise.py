@@ -1,11 +1,12 @@
-"""Summarisers: the deterministic offline extractive one here; Gemini (gemini.py) behind the same seam."""
+"""Summarisers: the deterministic offline extractive one here; a model (Gemini or any OpenAI-compatible server,
+llm_run.py) behind the same seam."""
 
 from __future__ import annotations
 
 import re
 from typing import Iterable, Sequence
 
-from .config import PaperpressError, Settings, Topic, require_key
+from .config import Endpoint, PaperpressError, Settings, Topic, resolve_endpoint
 from .records import Conclusion, Entry, Extras, Paper, Summary, Usage
 from .text import find_code_urls
 from .vocab import normalise_keyword, tag_methods
@@ -102,28 +103,34 @@ def summarise_offline(paper: Paper, extras: Extras, language: str) -> Summary:
 def summarise_entries(
     entries: Iterable[Entry], topic: Topic, settings: Settings, summariser: str, *, model: str | None = None
 ) -> list[Entry]:
-    """Summaries for all entries (same order) with the named summariser ('offline' or 'gemini')."""
-    check_summariser(summariser, settings)
+    """Summaries for all entries (same order) with the named summariser: 'offline', or 'model' (the configured
+    model, any provider; 'gemini' is its older name)."""
+    check_summariser(summariser, settings, topic, model)
     entries = list(entries)
     if summariser == "offline":
         return [e.model_copy(update={"summary": summarise_offline(e.paper, e.extras, topic.language)}) for e in entries]
-    # Imported here: the offline path must not pay for (or need) the Gemini SDK.
-    from .gemini import summarise_with_gemini
+    # Imported here: the offline path must not pay for (or need) a model SDK.
+    from .llm_run import summarise_with_model
 
-    return summarise_with_gemini(entries, topic.language, settings, pick_model(topic, settings, model))
+    return summarise_with_model(entries, topic.language, settings, pick_endpoint(topic, settings, model))
 
 
-def check_summariser(summariser: str, settings: Settings) -> None:
-    """Raise the one-line user error a summariser would (unknown name, no key); call it before any work."""
-    if summariser not in ("offline", "gemini"):
-        raise PaperpressError(f"unknown summariser '{summariser}' (use 'offline' or 'gemini')")
-    if summariser == "gemini":
-        require_key(settings)
+def check_summariser(summariser: str, settings: Settings, topic: Topic | None = None, model: str | None = None) -> None:
+    """Raise the one-line user error a summariser would (unknown name, bad model setting, no key); call it before any work."""
+    if summariser not in ("offline", "model", "gemini"):
+        raise PaperpressError(f"unknown summariser '{summariser}' (use 'offline' or 'model')")
+    if summariser != "offline":
+        resolve_endpoint(settings, model or (topic.model if topic else None) or settings.gemini_model, topic)
 
 
 def pick_model(topic: Topic, settings: Settings, override: str | None = None) -> str:
-    """The Gemini model: the CLI's override, else the topic's, else the settings' default."""
+    """The model setting: the CLI's override, else the topic's, else PAPERPRESS_MODEL's (provider:model or a bare Gemini name)."""
     return override or topic.model or settings.gemini_model
+
+
+def pick_endpoint(topic: Topic, settings: Settings, override: str | None = None) -> Endpoint:
+    """The endpoint, model and key that summarise this topic."""
+    return resolve_endpoint(settings, pick_model(topic, settings, override), topic)
 
 
 def sum_usage(entries: Iterable[Entry]) -> Usage:

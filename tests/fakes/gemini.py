@@ -657,7 +657,7 @@ def compose_answer(paper: FakePaper | None, request: FakeRequest) -> dict:
         }
     else:
         answer = {
-            "tldr": sentences[0][:300], "key_takeaways": [s[:200] for s in (sentences * 3)[: max(3, min(5, len(sentences)))]],
+            "tldr": sentences[0][:200], "key_takeaways": [s[:200] for s in (sentences * 3)[: max(3, min(5, len(sentences)))]],
             "title_translation": "", "background": sentences[0][:300], "method": sentences[min(1, len(sentences) - 1)][:300],
             "results": sentences[-1][:300],
             "conclusion": {"significance": "A useful contribution.", "innovation": "A new method.",
@@ -665,4 +665,38 @@ def compose_answer(paper: FakePaper | None, request: FakeRequest) -> dict:
         }
     answer |= {"keywords": re.findall(r"[A-Za-z][A-Za-z-]{4,}", paper.title)[:5], "affiliations": affiliations,
                "code_url": code_url, "prior_work": "", "methods": []}
+    add_figures(answer, paper.abstract, zh)
     return answer | paper.invented
+
+
+def pick_figure(abstract: str) -> str:
+    """A figure the abstract states (a percentage first, then a decimal, then a number of 2+ digits), or ''."""
+    for pattern in (r"\d+(?:\.\d+)?\s?%", r"\d+\.\d+", r"(?<![\w.])\d{2,}(?![\w.])"):
+        found = re.search(pattern, abstract)
+        if found:
+            return found.group(0)
+    return ""
+
+
+def invent_figure(sources: str) -> str:
+    """A figure no source holds (what a careless model adds to its results)."""
+    for figure in ("37.4%", "41.8%", "23.9%", "58.6%"):
+        if figure.rstrip("%") not in sources:
+            return figure
+    return "99.7%"
+
+
+def add_figures(answer: dict, abstract: str, zh: bool) -> None:
+    """Result-like fields with one figure copied from the abstract and one no source holds.
+
+    Models do both (the seed post's model wrote figures its paper never gave); the claim checker must
+    keep the first and drop the second.
+    """
+    copied, invented = pick_figure(abstract), invent_figure(abstract)
+    if zh:
+        answer["results"] = (f"实验中该方法取得 {copied} 的结果，" if copied else "") + f"并较基线提升 {invented}。"
+        answer["conclusion"]["performance"] = f"性能良好，较基线提升 {invented}。"
+    else:
+        answer["results"] = ((f"The method reaches {copied} in the reported experiments, " if copied else "The method ")
+                             + f"and improves on the baseline by {invented}.")
+        answer["conclusion"]["performance"] = f"Good results: {invented} over the baseline."
