@@ -16,6 +16,8 @@ LAYERS = {
     "records": 0, "config": 0,
     # text helpers, arXiv's calendar, data-file vocabularies, the archive on disk
     "text": 1, "mailings": 1, "vocab": 2, "institutions": 2, "archive": 2,
+    # a summary's figures and names against its source (pure)
+    "claims": 2,
     # services: arXiv, OpenAlex, Gemini, PDFs (which download through the arXiv client)
     "arxiv_api": 3, "ratelimit": 3, "affiliations": 4, "gemini": 4, "figures": 4, "pdf": 5,
     # sources, summarising, trend counting
