@@ -41,6 +41,7 @@ def test_a_figure_the_source_holds_stays(sentence):
     ("The error drops by 15%.", "figure 15%"),  # 15 FPS is no percentage
     ("It was trained on 2403 clips.", "figure 2403"),  # only the arXiv id and dates hold 2403 and 24
     ("It has 24 layers.", "figure 24"),
+    ("The 2nd stage has 9 layers.", "figure 9"),  # an ordinal numbers, it claims nothing
 ])
 def test_a_figure_no_source_holds_goes(sentence, reason):
     source = claims.source_of("T", ABSTRACT + " Submitted 24 Mar 2024, arXiv:2403.16510v1.", "")
@@ -52,6 +53,7 @@ def test_list_numbering_dates_and_ids_are_neither_claims_nor_support():
     assert claims.find_unsupported("(1) It uses a model. 2) It uses a loss.", source) == []
     assert claims.find_unsupported("It uses 7 losses.", source) == ["figure 7"]
     assert claims.find_unsupported("It uses 5 models.", source) == ["figure 5"]
+    assert claims.find_unsupported("要点3：第2句说明了方法。Step 4 trains it.", source) == []
 
 
 @pytest.mark.parametrize("sentence, unsupported", [

@@ -29,6 +29,8 @@ NOT_CLAIMS = [
     # list numbering: (1) 1) (i) ①, and "1." opening a line or a sentence
     re.compile(r"\((?:\d{1,2}|[ivx]{1,4}|[a-h])\)|(?<![\w.)])\d{1,2}\)(?=\s)|[\u2460-\u2473]|(?:^|(?<=[\n:;。]))\s*\d{1,2}\.(?=\s)",
                re.M),
+    # ordinals and item labels number things, as list numbering does: 第2句, 要点3, Step 2, Stage 1
+    re.compile(r"第\s*\d{1,3}|(?:要点|步骤|阶段|(?i:step|stage|point|item|contribution))\s*\d{1,2}(?!\d)"),
 ]
 # A venue's year (CVPR 2024, ECCV'24) is a date, not a figure; the venue stays as a name.
 VENUE_YEAR = re.compile(r"(\b[A-Z][A-Za-z]*[A-Z])\s*(?:'\d{2}|(?:19|20)\d{2})\b")

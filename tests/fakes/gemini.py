@@ -663,6 +663,36 @@ def compose_answer(paper: FakePaper | None, request: FakeRequest) -> dict:
             "conclusion": {"significance": "A useful contribution.", "innovation": "A new method.",
                            "performance": "Good results.", "workload": "Moderate."},
         }
-    answer |= {"keywords": re.findall(r"[A-Za-z][A-Za-z-]{4,}", paper.title)[:5], "affiliations": affiliations,
+    answer |= {"keywords": re.findall(r"(?<![\w-])[A-Za-z][A-Za-z-]{4,}", paper.title)[:5], "affiliations": affiliations,
                "code_url": code_url, "prior_work": "", "methods": []}
+    plant_figures(answer, zh, paper.abstract, request.prompt)
     return answer | paper.invented
+
+
+# A figure the way abstracts write one (800,000; 50+ FPS; 3.733x; 21.4%), not glued to a name (3D, GPT-4, H36M)
+# nor list numbering (1) a model).
+ABSTRACT_FIGURE = re.compile(r"(?<![\w.\-])(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?:\+?\s?(?:%|x|×|dB|FPS|fps)(?![\w])|(?![\w).]))")
+INVENTED = ("93.7%", "41.9%", "12.6 dB", "88.4%")
+
+
+def plant_figures(answer: dict, zh: bool, abstract: str, prompt: str) -> None:
+    """Put into the result-like fields a figure copied from the abstract and one that nothing sent holds.
+
+    Models state figures their source lacks: grounding exists because a model "generates content that
+    isn't factual" (https://cloud.google.com/vertex-ai/generative-ai/docs/grounding/overview), current
+    models invent content in roughly 3-6% of summaries (Vectara's hallucination leaderboard,
+    https://github.com/vectara/hallucination-leaderboard). The made-up figure is one the prompt does not
+    hold, so a test knows it must go; the copied one must stay.
+    """
+    copied = next((m[0] for m in ABSTRACT_FIGURE.finditer(abstract)), "")
+    invented = next(f for f in INVENTED if f.split()[0].rstrip("%") not in prompt)
+    if zh:
+        real, made_up = f"论文报告的结果为 {copied}。", f"在主要基准上准确率提升 {invented}。"
+    else:
+        real, made_up = f"The paper reports {copied}.", f"Accuracy improves by {invented} on the main benchmark."
+    joiner = "" if zh else " "
+    for field in ("results",):
+        answer[field] = joiner.join(part for part in (answer[field], real if copied else "", made_up) if part)
+    conclusion = answer["conclusion"]
+    conclusion["performance"] = joiner.join(p for p in (conclusion["performance"], real if copied else "", made_up) if p)
+    answer["key_takeaways"] = answer["key_takeaways"] + ([real] if copied else []) + [made_up]
