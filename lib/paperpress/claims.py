@@ -11,6 +11,7 @@ so they never support anything and are never claims.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -39,7 +40,11 @@ VENUE_YEAR = re.compile(r"(\b[A-Z][A-Za-z]*[A-Z])\s*(?:'\d{2}|(?:19|20)\d{2})\b"
 def clean_text(text: str) -> str:
     """Text without what is never a claim nor support: links, arXiv ids, dates, list numbering, venue years."""
     text = unicodedata.normalize("NFKC", text or "")
-    for pattern in NOT_CLAIMS:
+    if any(mark in text for mark in ("://", "www.", "@", "\\url")):
+        text = NOT_CLAIMS[0].sub(" ", text)
+    if not any(c.isdigit() for c in text):  # the other patterns all need a digit: most sentences skip them
+        return text
+    for pattern in NOT_CLAIMS[1:]:
         text = pattern.sub(" ", text)
     text = VENUE_YEAR.sub(r"\1 ", text)
     # 512x512 is two sizes, not a ratio of 512.
@@ -142,9 +147,16 @@ EXPANSIONS = {
 }
 
 
+NOT_KEY = re.compile(r"[^0-9a-z+]")
+JOINERS = re.compile(r"[-_+']")
+HAS_DIGIT = re.compile(r"\d")
+HAS_LETTER = re.compile(r"[A-Za-z]")
+
+
+@functools.lru_cache(maxsize=65536)
 def name_key(token: str) -> str:
     """A name compared loosely: case, hyphens, dots and a plural s ignored."""
-    key = re.sub(r"[^0-9a-z+]", "", token.casefold())
+    key = NOT_KEY.sub("", token.casefold())
     return key[:-1] if len(key) > 3 and key.endswith("s") and not key.endswith("ss") else key
 
 
@@ -156,9 +168,9 @@ UNITS = {"db", "hz", "khz", "mhz", "ghz", "kb", "mb", "gb", "tb"}  # units read 
 
 def is_name(token: str, first: bool) -> bool:
     """Whether a token is a name a reader would look up (first: it opens an English sentence)."""
-    if len(token) < 2 or not re.search(r"[A-Za-z]", token) or NUMERIC_TOKEN.match(token) or token.casefold() in UNITS:
+    if len(token) < 2 or not HAS_LETTER.search(token) or NUMERIC_TOKEN.match(token) or token.casefold() in UNITS:
         return False
-    if re.search(r"\d", token) or any(c.isupper() for c in token[1:]):  # GPT-4, 3D, NeRF, SOTA, U-Net
+    if HAS_DIGIT.search(token) or any(c.isupper() for c in token[1:]):  # GPT-4, 3D, NeRF, SOTA, U-Net
         return True
     return token[0].isupper() and not first  # a capitalised word inside a sentence: Gaussian, Transformer
 
@@ -168,8 +180,12 @@ def find_names(text: str) -> list[str]:
     english = not CJK.search(text)
     names = []
     for m in TOKEN.finditer(text):
-        before = text[: m.start()].rstrip()
-        first = english and (not before or before[-1] in ".!?:;\"“(")
+        if m[0].islower() and not HAS_DIGIT.search(m[0]):  # a plain lower-case word: never a name
+            continue
+        at = m.start() - 1
+        while at >= 0 and text[at].isspace():
+            at -= 1
+        first = english and (at < 0 or text[at] in ".!?:;\"“(")
         if is_name(m[0], first):
             names.append(m[0])
     return names
@@ -177,7 +193,7 @@ def find_names(text: str) -> list[str]:
 
 def name_parts(token: str) -> list[str]:
     """The parts of a hyphenated name that are names themselves (NeRF of NeRF-based)."""
-    return [p for p in re.split(r"[-_+']", token) if p and is_name(p, first=True)]
+    return [p for p in JOINERS.split(token) if p and is_name(p, first=True)]
 
 
 # -- the source ----------------------------------------------------------------------------------
@@ -211,7 +227,7 @@ def build_source(texts: Iterable[str]) -> Source:
     keys: set[str] = set()
     for i, token in enumerate(tokens):
         keys.add(name_key(token))
-        keys.update(name_key(p) for p in re.split(r"[-_+']", token) if p)
+        keys.update(name_key(p) for p in JOINERS.split(token) if p)
         for n in (2, 3):  # Stable Diffusion ~ StableDiffusion, StyleGAN 2 ~ StyleGAN2
             if i + n <= len(tokens):
                 keys.add(name_key("".join(tokens[i : i + n])))
@@ -264,14 +280,15 @@ CONCLUSION = ("significance", "innovation", "performance", "workload")
 
 def check_prose(field: str, text: str, source: Source, dropped: list[DroppedClaim]) -> str:
     """A prose field without its unsupported sentences (each recorded in dropped)."""
+    sentences = split_sentences(text)
     kept = []
-    for sentence in split_sentences(text):
+    for sentence in sentences:
         reasons = find_unsupported(sentence, source)
         if reasons:
             dropped.append(DroppedClaim(field=field, text=sentence, reason="; ".join(reasons)))
         else:
             kept.append(sentence)
-    return join_sentences(kept) if len(kept) < len(split_sentences(text)) else text
+    return join_sentences(kept) if len(kept) < len(sentences) else text
 
 
 def check_items(field: str, items: Sequence[str], source: Source, dropped: list[DroppedClaim]) -> list[str]:
@@ -301,14 +318,19 @@ def check_summary(summary: Summary, source: Source) -> tuple[CheckedSummary, tup
     return CheckedSummary.model_validate(data), tuple(dropped)
 
 
+@functools.lru_cache(maxsize=64)
+def sentence_sources(abstract: str) -> tuple[tuple[str, Source], ...]:
+    """Each sentence of an abstract with its figures and names (once per abstract: a post asks per takeaway)."""
+    return tuple((sentence, build_source([sentence])) for sentence in split_sentences(abstract))
+
+
 def find_source_sentence(text: str, abstract: str) -> str:
     """The abstract sentence sharing the most figures and names with a text ('' when none shares any)."""
     figures, names = find_claims(text)
     if not figures and not names:
         return ""
     best, best_count = "", 0
-    for sentence in split_sentences(abstract):
-        source = build_source([sentence])
+    for sentence, source in sentence_sources(abstract):
         count = sum(source.has_figure(f) for f in figures) + sum(source.has_name(n) for n in dict.fromkeys(names))
         if count > best_count:
             best, best_count = sentence, count
