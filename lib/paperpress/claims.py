@@ -28,18 +28,20 @@ NOT_CLAIMS = [
     re.compile(rf"\b\d{{4}}-\d{{1,2}}-\d{{1,2}}\b|\b\d{{1,2}}\s+{MONTHS},?\s+\d{{4}}\b|\b{MONTHS}\s+\d{{1,2}},?\s+\d{{4}}\b"
                rf"|\b{MONTHS}\s+\d{{4}}\b|\d{{4}}\s*年\s*\d{{1,2}}\s*月(?:\s*\d{{1,2}}\s*日)?"),  # dates
     # list numbering: (1) 1) (i) ①, and "1." opening a line or a sentence
-    re.compile(r"\((?:\d{1,2}|[ivx]{1,4}|[a-h])\)|(?<![\w.)])\d{1,2}\)(?=\s)|[\u2460-\u2473]|(?:^|(?<=[\n:;。]))\s*\d{1,2}\.(?=\s)",
+    re.compile(r"\((?:\d{1,2}|[ivx]{1,4}|[a-h])\)|(?<![\w.)])\d{1,2}\)(?=\s)|(?:^|(?<=[\n:;。]))\s*\d{1,2}\.(?=\s)",
                re.M),
     # ordinals and item labels number things, as list numbering does: 第2句, 要点3, Step 2, Stage 1
     re.compile(r"第\s*\d{1,3}|(?:要点|步骤|阶段|(?i:step|stage|point|item|contribution))\s*\d{1,2}(?!\d)"),
 ]
+CIRCLED = re.compile(r"[\u2460-\u2473\u2776-\u2793]")  # ①..⑳, ❶..➓
 # A venue's year (CVPR 2024, ECCV'24) is a date, not a figure; the venue stays as a name.
 VENUE_YEAR = re.compile(r"(\b[A-Z][A-Za-z]*[A-Z])\s*(?:'\d{2}|(?:19|20)\d{2})\b")
 
 
 def clean_text(text: str) -> str:
     """Text without what is never a claim nor support: links, arXiv ids, dates, list numbering, venue years."""
-    text = unicodedata.normalize("NFKC", text or "")
+    # ① is list numbering; NFKC would make it a 1
+    text = unicodedata.normalize("NFKC", CIRCLED.sub(" ", text or ""))
     if any(mark in text for mark in ("://", "www.", "@", "\\url")):
         text = NOT_CLAIMS[0].sub(" ", text)
     if not any(c.isdigit() for c in text):  # the other patterns all need a digit: most sentences skip them
