@@ -50,6 +50,13 @@ def test_a_figure_no_source_holds_goes(sentence, reason):
     assert claims.find_unsupported(sentence, source) == [reason]
 
 
+def test_twice_is_a_ratio_of_two():
+    doubles = claims.source_of("T", "It doubles the frame rate.", "")
+    assert claims.find_unsupported("It is twice as fast.", doubles) == []
+    assert claims.find_unsupported("速度提升两倍。", doubles) == []
+    assert claims.find_unsupported("It is twice as fast.", SOURCE) == ["figure twice"]
+
+
 def test_list_numbering_dates_and_ids_are_neither_claims_nor_support():
     source = claims.source_of("T", "Our method has 1) a model and 2) a loss. arXiv:2401.00007, 2024-01-05.", "")
     assert claims.find_unsupported("(1) It uses a model. 2) It uses a loss.", source) == []

@@ -80,6 +80,7 @@ WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven"
          "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
          "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000}
 WORD_NUMBER = re.compile(r"(?i)\b(?P<word>" + "|".join(WORDS) + r")(?:(?P<fold>fold)\b|\b(?:[\s-]*(?P<unit>times|fold)\b)?)")
+TWICE = re.compile(r"(?i)\b(twice|double[sd]?)\b")
 CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10000}
 CN_NUMERAL = "零〇一二两三四五六七八九十百千万"
@@ -121,6 +122,9 @@ def find_figures(text: str, words: bool = False) -> list[Figure]:
     for m in CN_FIGURE.finditer(text):
         numeral, kind = (m["ratio"], "ratio") if m["ratio"] else (m["pct"], "percent")
         found.append(Figure(float(parse_chinese(numeral)), 1.0, kind, m[0]))
+    for m in TWICE.finditer(text):
+        if words or m[1].lower() == "twice":  # a summary's 'double-blind' is no claim; a source's 'doubles' is support
+            found.append(Figure(2.0, 1.0, "ratio", m[0]))
     for m in WORD_NUMBER.finditer(text):
         ratio = bool(m["fold"] or m["unit"])
         if words or ratio:  # a summary's 'two-stage' is no claim; its 'three times faster' is
