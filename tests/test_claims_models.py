@@ -98,3 +98,9 @@ def test_a_run_with_a_model_drops_invented_figures_and_shows_sources(model, tmp_
     notes = [line.split("]: ")[1] for line in page.splitlines() if line.startswith("[^src-")]
     starts = ("摘要原句：We also curate MENTOR", "摘要原句：We learn a generative model")
     assert len(notes) == 2 and all(n.startswith(start) for n, start in zip(notes, starts))
+
+
+def test_offline_summaries_are_checked_and_keep_everything(tmp_path):
+    papers = archive_papers()
+    out = summarise_entries([Entry(paper=papers[i]) for i in COPIED], ZH, Settings(cache_dir=tmp_path), "offline")
+    assert [e.dropped_claims for e in out] == [(), (), ()]  # checked ([] in the sidecar), nothing dropped
