@@ -17,6 +17,8 @@ LAYERS = {
     "records": 0, "config": 0,
     # text helpers, arXiv's calendar, data-file vocabularies, the archive on disk
     "text": 1, "mailings": 1, "vocab": 2, "institutions": 2, "archive": 2,
+    # a summary's figures and names against its source (pure)
+    "claims": 2,
     # services: arXiv, OpenAlex, models (the provider-neutral core, a thin backend per provider, the run that
     # asks them), PDFs (which download through the arXiv client)
     "arxiv_api": 3, "ratelimit": 3, "llm": 3, "affiliations": 4, "backend_gemini": 4, "backend_openai": 4, "figures": 4,

@@ -11,6 +11,7 @@ import pandas as pd
 
 from . import mailings, trends
 from .archive import write_front_matter
+from .claims import find_source_sentence
 from .config import load_labels
 from .records import Digest, Entry, Paper, Summary
 from .summarise import split_sentences
@@ -134,6 +135,56 @@ def render_reading(paper: Paper, summary: Summary, entry: Entry, words: dict) ->
     return "\n".join(rows)
 
 
+# -- the claim check on the page (claims.py): a notice of what was dropped, each takeaway's source ----------
+
+
+def render_checked_summary(entry: Entry, words: dict, show_sources: bool) -> list[str]:
+    """The one-liner and the takeaways after the claim check, with how many statements it dropped; empty ones left out."""
+    summary = entry.summary
+    assert summary is not None
+    dropped = len(entry.dropped_claims or ())
+    notice = ""
+    if dropped:
+        template = words["dropped_one"] if dropped == 1 else words["dropped_many"]
+        notice = f"*{escape_md(template.format(n=dropped))}*"
+    head = [text for text in (notice, escape_md(summary.tldr)) if text]
+    parts = [f"**{words['summary']}**\n\n" + "\n\n".join(head)] if head else []
+    if summary.key_takeaways:
+        parts.append(f"**{words['takeaways']}**\n\n{render_takeaways(entry, words, show_sources)}")
+    return parts
+
+
+def render_takeaways(entry: Entry, words: dict, show_sources: bool) -> str:
+    """The takeaways as a list; with show_sources each sharing a figure or name with an abstract sentence has it as a footnote.
+
+    A footnote is one tap away on a phone (pandoc links it to the note; Quarto also shows the note in a
+    popup), and leaves the list as plain as the seed's.
+    """
+    assert entry.summary is not None
+    items, notes = [], []
+    label = re.sub(r"[^A-Za-z0-9]+", "-", entry.paper.versioned_id)
+    for i, takeaway in enumerate(entry.summary.key_takeaways, 1):
+        sentence = find_source_sentence(takeaway, entry.paper.abstract) if show_sources else ""
+        mark = f"[^src-{label}-{i}]" if sentence else ""
+        items.append(f"- {escape_md(takeaway)}{mark}")
+        if sentence:
+            notes.append(f"{mark}: {escape_md(words['source_note'].format(sentence=sentence))}")
+    return "\n".join(items) + ("\n\n" + "\n\n".join(notes) if notes else "")
+
+
+# Rows of the structured reading per summary field (labels.yml keys), hidden when the claim check emptied them.
+READING_ROWS = {"keywords": "kw", "background": "background", "prior_work": "prior_work", "method": "method",
+                "results": "results", "conclusion.significance": "significance", "conclusion.innovation": "innovation",
+                "conclusion.performance": "performance", "conclusion.workload": "workload"}
+
+
+def hide_emptied(reading: str, entry: Entry, words: dict) -> str:
+    """The structured reading without the rows of fields the claim check left empty (they would only say 'none')."""
+    labels = {words[READING_ROWS[d.field]] for d in entry.dropped_claims or () if d.field in READING_ROWS}
+    empty = tuple(f"**{label}:** {words['none']}" for label in labels)
+    return "\n".join(row for row in reading.split("\n") if not (empty and row.endswith(empty)))
+
+
 def render_figures(entry: Entry, words: dict) -> str:
     """The collapsible figure block: each image with its caption as alt text and as visible text, all escaped."""
 
@@ -149,8 +200,8 @@ def render_figures(entry: Entry, words: dict) -> str:
     return "\n".join(["<details>", f"<summary>{html.escape(words['figures'])}</summary>", *images, "</details>"])
 
 
-def render_paper(entry: Entry, language: str) -> str:
-    """One paper's section, in the seed's order."""
+def render_paper(entry: Entry, language: str, show_sources: bool = False) -> str:
+    """One paper's section, in the seed's order (show_sources: each takeaway's abstract sentence as a footnote)."""
     words = LABELS[language]
     paper = entry.paper
     pdf = link("PDF", paper.pdf_url or paper.abs_url)
@@ -166,11 +217,8 @@ def render_paper(entry: Entry, language: str) -> str:
     if summary is None:
         parts.append(f"> {escape_md(words['unavailable'].format(note=entry.summary_note or '?'))}")
     else:
-        parts += [
-            f"**{words['summary']}**\n\n{escape_md(summary.tldr)}",
-            f"**{words['takeaways']}**\n\n{render_list(summary.key_takeaways)}",
-            f"**{words['reading']}**\n\n{render_reading(paper, summary, entry, words)}",
-        ]
+        parts += render_checked_summary(entry, words, show_sources)
+        parts.append(f"**{words['reading']}**\n\n{hide_emptied(render_reading(paper, summary, entry, words), entry, words)}")
     parts.append(render_figures(entry, words))
     return "\n\n".join(parts)
 
@@ -286,7 +334,8 @@ def show_papers(digest: Digest) -> None:
     """Notebook cell: every paper, then the briefly listed ones, the updated list and the footer, as one Markdown output."""
     from IPython.display import display
 
-    parts = [render_paper(entry, digest.language) for entry in digest.entries]
+    # Offline summaries quote the abstract: their takeaways need no source.
+    parts = [render_paper(entry, digest.language, digest.summariser != "offline") for entry in digest.entries]
     parts += [extra for extra in (render_listed(digest), render_updated(digest), render_footer(digest)) if extra]
     if parts:
         display(markdown("\n\n".join(parts)))

@@ -126,6 +126,24 @@ class Summary(Frozen):
     conclusion: Conclusion = Conclusion()
 
 
+class CheckedSummary(Summary):
+    """A summary after the claim check (claims.py): the sentences, takeaways and keywords it kept.
+
+    The model must write at least three takeaways (Summary); a checked summary may keep fewer, even none,
+    when the others held a figure or a name the paper's text does not.
+    """
+
+    key_takeaways: Annotated[list[Line], cap_list(7)]
+
+
+class DroppedClaim(Frozen):
+    """A sentence (or takeaway, keyword) removed from a summary: a figure or name in it is not in the source."""
+
+    field: str  # the summary field: tldr, key_takeaways, results, conclusion.performance, ...
+    text: str
+    reason: str  # what the source lacks, e.g. "figure 35%; name HumanNeRF"
+
+
 class Usage(Frozen):
     """Tokens one model call (or a post's calls, summed) used."""
 
@@ -141,9 +159,12 @@ class Entry(Frozen):
 
     paper: Paper
     extras: Extras = Extras()
-    summary: Summary | None = None
+    summary: CheckedSummary | Summary | None = None
     summary_note: str = ""  # why the summary is unavailable, shown on the page
     usage: Usage = Usage()
+    # What the claim check removed from the summary ([]: nothing). None: not checked (a sidecar written
+    # before the check), left out of the sidecar so that it stays apart from [].
+    dropped_claims: tuple[DroppedClaim, ...] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class Digest(Frozen):

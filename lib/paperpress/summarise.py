@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Sequence
 
+from .claims import check_summary, source_of
 from .config import Endpoint, PaperpressError, Settings, Topic, resolve_endpoint
 from .records import Conclusion, Entry, Extras, Paper, Summary, Usage
 from .text import find_code_urls
@@ -104,15 +105,32 @@ def summarise_entries(
     entries: Iterable[Entry], topic: Topic, settings: Settings, summariser: str, *, model: str | None = None
 ) -> list[Entry]:
     """Summaries for all entries (same order) with the named summariser: 'offline', or 'model' (the configured
-    model, any provider; 'gemini' is its older name)."""
+    model, any provider; 'gemini' is its older name), claims checked."""
     check_summariser(summariser, settings, topic, model)
     entries = list(entries)
     if summariser == "offline":
-        return [e.model_copy(update={"summary": summarise_offline(e.paper, e.extras, topic.language)}) for e in entries]
-    # Imported here: the offline path must not pay for (or need) a model SDK.
-    from .llm_run import summarise_with_model
+        done = [e.model_copy(update={"summary": summarise_offline(e.paper, e.extras, topic.language)}) for e in entries]
+    else:
+        # Imported here: the offline path must not pay for (or need) a model SDK.
+        from .llm_run import summarise_with_model
 
-    return summarise_with_model(entries, topic.language, settings, pick_endpoint(topic, settings, model))
+        done = summarise_with_model(entries, topic.language, settings, pick_endpoint(topic, settings, model))
+    return [check_claims(entry) for entry in done]
+
+
+def check_claims(entry: Entry) -> Entry:
+    """The entry with only the summary sentences whose figures and names its paper's text holds (claims.py).
+
+    The source is what the model was given: title, comment, abstract and the PDF's first page and
+    introduction (the prompt may carry less of these when its budget is tight; any of it is the paper's).
+    An entry without a summary is left unchecked (dropped_claims None).
+    """
+    if entry.summary is None:
+        return entry
+    paper, extras = entry.paper, entry.extras
+    source = source_of(paper.title, paper.abstract, paper.comment, extras.first_page, extras.intro)
+    summary, dropped = check_summary(entry.summary, source)
+    return entry.model_copy(update={"summary": summary, "dropped_claims": dropped})
 
 
 def check_summariser(summariser: str, settings: Settings, topic: Topic | None = None, model: str | None = None) -> None:

@@ -663,40 +663,36 @@ def compose_answer(paper: FakePaper | None, request: FakeRequest) -> dict:
             "conclusion": {"significance": "A useful contribution.", "innovation": "A new method.",
                            "performance": "Good results.", "workload": "Moderate."},
         }
-    answer |= {"keywords": re.findall(r"[A-Za-z][A-Za-z-]{4,}", paper.title)[:5], "affiliations": affiliations,
+    answer |= {"keywords": re.findall(r"(?<![\w-])[A-Za-z][A-Za-z-]{4,}", paper.title)[:5], "affiliations": affiliations,
                "code_url": code_url, "prior_work": "", "methods": []}
-    add_figures(answer, paper.abstract, zh)
+    plant_figures(answer, zh, paper.abstract, request.prompt)
     return answer | paper.invented
 
 
-def pick_figure(abstract: str) -> str:
-    """A figure the abstract states (a percentage first, then a decimal, then a number of 2+ digits), or ''."""
-    for pattern in (r"\d+(?:\.\d+)?\s?%", r"\d+\.\d+", r"(?<![\w.])\d{2,}(?![\w.])"):
-        found = re.search(pattern, abstract)
-        if found:
-            return found.group(0)
-    return ""
+# A figure the way abstracts write one (800,000; 50+ FPS; 3.733x; 21.4%), not glued to a name (3D, GPT-4, H36M)
+# nor list numbering (1) a model).
+ABSTRACT_FIGURE = re.compile(r"(?<![\w.\-])(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?:\+?\s?(?:%|x|×|dB|FPS|fps)(?![\w])|(?![\w).]))")
+INVENTED = ("93.7%", "41.9%", "12.6 dB", "88.4%")
 
 
-def invent_figure(sources: str) -> str:
-    """A figure no source holds (what a careless model adds to its results)."""
-    for figure in ("37.4%", "41.8%", "23.9%", "58.6%"):
-        if figure.rstrip("%") not in sources:
-            return figure
-    return "99.7%"
+def plant_figures(answer: dict, zh: bool, abstract: str, prompt: str) -> None:
+    """Put into the result-like fields a figure copied from the abstract and one that nothing sent holds.
 
-
-def add_figures(answer: dict, abstract: str, zh: bool) -> None:
-    """Result-like fields with one figure copied from the abstract and one no source holds.
-
-    Models do both (the seed post's model wrote figures its paper never gave); the claim checker must
-    keep the first and drop the second.
+    Models state figures their source lacks: grounding exists because a model "generates content that
+    isn't factual" (https://cloud.google.com/vertex-ai/generative-ai/docs/grounding/overview), current
+    models invent content in roughly 3-6% of summaries (Vectara's hallucination leaderboard,
+    https://github.com/vectara/hallucination-leaderboard). The made-up figure is one the prompt does not
+    hold, so a test knows it must go; the copied one must stay.
     """
-    copied, invented = pick_figure(abstract), invent_figure(abstract)
+    copied = next((m[0] for m in ABSTRACT_FIGURE.finditer(abstract)), "")
+    invented = next(f for f in INVENTED if f.split()[0].rstrip("%") not in prompt)
     if zh:
-        answer["results"] = (f"实验中该方法取得 {copied} 的结果，" if copied else "") + f"并较基线提升 {invented}。"
-        answer["conclusion"]["performance"] = f"性能良好，较基线提升 {invented}。"
+        real, made_up = f"论文报告的结果为 {copied}。", f"在主要基准上准确率提升 {invented}。"
     else:
-        answer["results"] = ((f"The method reaches {copied} in the reported experiments, " if copied else "The method ")
-                             + f"and improves on the baseline by {invented}.")
-        answer["conclusion"]["performance"] = f"Good results: {invented} over the baseline."
+        real, made_up = f"The paper reports {copied}.", f"Accuracy improves by {invented} on the main benchmark."
+    joiner = "" if zh else " "
+    for field in ("results",):
+        answer[field] = joiner.join(part for part in (answer[field], real if copied else "", made_up) if part)
+    conclusion = answer["conclusion"]
+    conclusion["performance"] = joiner.join(p for p in (conclusion["performance"], real if copied else "", made_up) if p)
+    answer["key_takeaways"] = answer["key_takeaways"] + ([real] if copied else []) + [made_up]
