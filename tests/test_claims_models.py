@@ -17,6 +17,7 @@ from paperpress.config import Settings, Topic
 from paperpress.records import Entry, Paper
 from paperpress.summarise import summarise_entries
 from tests.fakes.gemini import FAKE_KEY, INVENTED, FakeGemini, FakePaper
+from tests.fakes.openai_compat import FAKE_OPENAI_KEY, FakeOpenAI
 
 from .helpers import BIN, make_project, markdown_outputs
 
@@ -25,7 +26,7 @@ EN = Topic(slug="avatars-en", name="Avatars", language="en", query="avatar")
 # The archive's papers by id (first listing): 2403.08764 (VLOGGER) writes "800,000 identities",
 # 2312.09228 (3DGS-Avatar) "around 15 FPS"; 2403.16510 (Make-Your-Anchor) holds no figure at all.
 COPIED = {"2403.08764": "800,000", "2312.09228": "15 FPS", "2403.16510": ""}
-FAKES = ["gemini"]  # the OpenAI-compatible fake (issue 19) plants the same two kinds: add it here
+FAKES = ["gemini", "openai"]  # both model fakes plant the same two kinds (tests.fakes.gemini.plant_figures)
 
 
 def archive_papers() -> dict[str, Paper]:
@@ -41,8 +42,15 @@ def archive_papers() -> dict[str, Paper]:
 @pytest.fixture(params=FAKES)
 def model(request, tmp_path):
     """A model fake that knows the archive's papers: its summariser name, environment and settings."""
-    papers = archive_papers().values()
-    with FakeGemini(papers=[FakePaper(p.arxiv_id, p.title, p.abstract) for p in papers]) as fake:
+    papers = [FakePaper(p.arxiv_id, p.title, p.abstract) for p in archive_papers().values()]
+    if request.param == "openai":
+        with FakeOpenAI(papers=papers) as fake:
+            settings = Settings(gemini_model="openai:fake-model", openai_base_url=fake.url, openai_api_key=FAKE_OPENAI_KEY,
+                                cache_dir=tmp_path / "cache", gemini_rpm=0, gemini_tpm=0, gemini_timeout_s=5.0,
+                                gemini_backoff_s=0.01, gemini_retries=1)
+            yield SimpleNamespace(summariser="model", env=fake.env(), settings=settings)
+        return
+    with FakeGemini(papers=papers) as fake:
         settings = Settings(gemini_base_url=fake.url, api_key=FAKE_KEY, cache_dir=tmp_path / "cache", gemini_rpm=0,
                             gemini_tpm=0, gemini_timeout_s=5.0, gemini_backoff_s=0.01, gemini_retries=1)
         yield SimpleNamespace(summariser="gemini", env=fake.env(), settings=settings)
@@ -77,7 +85,7 @@ def test_the_copied_figure_stays_and_the_invented_one_goes(model, topic):
 def test_a_run_with_a_model_drops_invented_figures_and_shows_sources(model, tmp_path):
     project = make_project(tmp_path)
     out, folder = tmp_path / "out.ipynb", tmp_path / "post"
-    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")} | model.env
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY")} | model.env
     env["PAPERPRESS_CACHE_DIR"] = str(tmp_path / "cache")
     subprocess.run([str(BIN / "papermill"), "notebooks/digest.ipynb", str(out), "-p", "date", "2024-04-01", "-p",
                     "topic", "metaverse-avatars", "-p", "summariser", model.summariser, "-p", "output_dir", str(folder),

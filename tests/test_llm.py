@@ -18,7 +18,7 @@ import pytest
 from paperpress.config import Settings
 from paperpress.records import Affiliation, Entry, Extras, Summary
 from paperpress.summarise import summarise_entries
-from tests.fakes.gemini import FAKE_KEY, FakeGemini
+from tests.fakes.gemini import FAKE_KEY, INVENTED, FakeGemini
 from tests.fakes.openai_compat import FAKE_OPENAI_KEY, FakeOpenAI
 from tests.test_gemini import EN, ICT, ZH, facts_of, good_answer, load_papers, make_entries
 
@@ -148,13 +148,16 @@ def test_concurrency_is_bounded(backend):
 
 
 def test_result_fields_hold_a_figure_of_the_abstract_and_one_no_source_holds(backend):
-    # For the claim checker (issue 20): the fake model copies one figure and invents another, as models do.
-    paper = load_papers(6)[3]  # 2403.08764: "… over 800 …"
+    # For the claim checker (issue 20): the fake model copies one figure and invents another, as models do;
+    # the summariser's check keeps the first and drops the second, whichever backend wrote them.
+    paper = load_papers(6)[3]  # 2403.08764: "… over 800,000 …"
     [entry] = backend.summarise([Entry(paper=paper)], EN)
-    invented = [f for f in ("37.4%", "41.8%", "23.9%", "58.6%") if f in entry.summary.results]
-    assert " 800 " in f" {entry.summary.results} " and "800" in paper.abstract
-    assert len(invented) == 1 and invented[0].rstrip("%") not in paper.abstract
-    assert invented[0] in entry.summary.conclusion.performance
+    dropped = " ".join(d.text for d in entry.dropped_claims)
+    invented = [f for f in INVENTED if f in dropped]
+    assert len(invented) == 1 and invented[0].split()[0].rstrip("%") not in paper.abstract
+    assert {d.field for d in entry.dropped_claims} >= {"results", "conclusion.performance"}
+    assert "800,000" in entry.summary.results and "800,000" in paper.abstract
+    assert invented[0] not in entry.summary.results + entry.summary.conclusion.performance
 
 
 def test_the_key_never_appears_in_outputs(backend, caplog):
