@@ -21,7 +21,7 @@ LAYERS = {
     # sources, summarising, trend counting
     "sources": 6, "summarise": 6, "trends": 6,
     # charts and pages
-    "charts": 7, "post": 7, "site": 7, "trendpage": 8,
+    "charts": 7, "post": 7, "site": 7, "trendpage": 8, "topicpages": 8,
     # one post's flow and publishing
     "digest": 9, "publish": 9, "catchup": 9,
     # commands

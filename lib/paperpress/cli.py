@@ -80,7 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     trends.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
     trends.add_argument("--trends-dir", default="trends", help="folder of trends pages (default: trends)")
 
-    render = sub.add_parser("render", help="render the site (quarto when installed, else a pandoc preview)")
+    pages = sub.add_parser("pages", help="write each topic's page (its posts, newest first, and its RSS feed) and the "
+                                         "today page from the posts' sidecars (render does it too)")
+    pages.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
+    pages.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
+
+    render = sub.add_parser("render", help="write the topic and today pages, then render the site "
+                                           "(quarto when installed, else a pandoc preview)")
     render.add_argument("--root", default=".", help="project folder holding _quarto.yml (default: .)")
 
     demo = sub.add_parser("demo", help="build the demo site: every listed day of the embedded archive offline, "
@@ -281,10 +287,20 @@ def doctor_command(args: argparse.Namespace) -> int:
     return doctor.run_doctor(args)
 
 
-def render_site(args: argparse.Namespace) -> int:
-    """`paperpress render`: quarto render, or the pandoc preview where quarto is missing."""
-    from . import site
+def pages_command(args: argparse.Namespace) -> int:
+    """`paperpress pages`: the topic pages and the today page, from the posts' sidecars."""
+    from . import topicpages
 
+    written = topicpages.write_pages(".", args.topics_file, args.posts_dir)
+    print(f"paperpress: wrote {len(written) - 1} topic pages and {written[-1]}")
+    return EXIT_OK
+
+
+def render_site(args: argparse.Namespace) -> int:
+    """`paperpress render`: the generated pages, then quarto render, or the pandoc preview where quarto is missing."""
+    from . import site, topicpages
+
+    topicpages.write_pages(args.root)
     index = site.render_site(Path(args.root))  # logs that it is a preview when Quarto is missing
     print(f"paperpress: site at {index}")
     return EXIT_OK
@@ -295,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"run": run_command, "backfill": backfill_command, "trends": trends_command,
-                    "render": render_site, "demo": demo_command, "doctor": doctor_command}
+                    "render": render_site, "pages": pages_command, "demo": demo_command, "doctor": doctor_command}
         return commands[args.command](args)
     except PaperpressError as exc:
         print(f"paperpress: error: {exc}", file=sys.stderr)

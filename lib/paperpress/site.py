@@ -169,6 +169,7 @@ def write_preview(root: Path, site: Path) -> None:
     write_qmd_page(root / "about.qmd", site / "about.html", config, shown, "")
     trends_list = render_listing(trends, shown) if trends else '<p class="listing-empty">No trends pages yet.</p>'
     write_qmd_page(root / "trends.qmd", site / "trends.html", config, shown, trends_list)
+    write_generated_pages(root, site, config, posts)
 
 
 def list_fields(meta: dict[str, Any]) -> list[str]:
@@ -562,7 +563,8 @@ def template_path() -> str:
     return str(resources.files("paperpress").joinpath("data", "preview-template.html"))
 
 
-def write_qmd_page(source: Path, target: Path, config: dict[str, str], shown: Shown, extra_html: str) -> None:
+def write_qmd_page(source: Path, target: Path, config: dict[str, str], shown: Shown, extra_html: str,
+                   root: str = "") -> None:
     """Render a .qmd page (its Markdown body, Quarto shortcodes removed) plus generated HTML."""
     meta, body = read_qmd(source)
     markdown = SHORTCODE.sub("", body).strip()
@@ -570,7 +572,7 @@ def write_qmd_page(source: Path, target: Path, config: dict[str, str], shown: Sh
         markdown += "\n\n" + fence(extra_html, "{=html}")
     page_meta = {k: v for k, v in meta.items() if k in ("title", "subtitle", "description", "lang")}
     html_page = run_pandoc(markdown + "\n", page_metadata(page_meta, config, shown),
-                           page_variables(page_meta, config, "", shown), fields=markdown_fields(page_meta))
+                           page_variables(page_meta, config, root, shown), fields=markdown_fields(page_meta))
     target.write_text(html_page, encoding="utf-8")
 
 
@@ -657,3 +659,23 @@ def render_category_section(anchor: str, heading: str, pages: list[Page], shown:
         f'<section class="topic" id="{html.escape(anchor)}">\n<h2>{heading}</h2>\n'
         f"<table>\n<thead><tr><th>Date</th><th>Title</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n</section>"
     )
+
+
+def write_generated_pages(root: Path, site: Path, config: dict[str, str], posts: list[Page]) -> None:
+    """The pages topicpages writes (today.qmd, topics/<slug>.qmd): their Markdown, and a listing of the posts a
+    page's `listing.contents` names by path, as Quarto's listing shows them (links made relative to the page)."""
+    sources = [root / "today.qmd", *sorted((root / "topics").glob("*.qmd"))]
+    by_path = {(page.folder / "index.ipynb").resolve(): page for page in posts}
+    for source in [path for path in sources if path.is_file()]:
+        meta, _ = read_qmd(source)
+        listing = meta.get("listing") if isinstance(meta.get("listing"), dict) else {}
+        contents = listing.get("contents") if isinstance(listing.get("contents"), list) else []
+        listed = sort_pages(by_path[p] for p in ((source.parent / str(c)).resolve() for c in contents) if p in by_path)
+        up = "../" * (len(source.relative_to(root).parts) - 1)
+        shown = render_fields(list_fields(meta) + [text for page in listed for text in list_fields(page.meta)])
+        extra = render_listing(listed, shown) if listed else ""
+        # The listing's links are from the site root; the page sits `up` folders below it.
+        extra = re.sub(r'(href|src)="(?![a-z]+:|#|/)', lambda m: f'{m[1]}="{up}', extra)
+        target = site / source.relative_to(root).with_suffix(".html")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_qmd_page(source, target, config, shown, extra, up)
