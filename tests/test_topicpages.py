@@ -155,3 +155,15 @@ def test_hostile_title_is_text_on_the_today_page(tmp_path):
     text = (root / "_site" / "today.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;" in text and "<b>bold</b>" not in text and 'href="javascript' not in text
     assert "*star*" in text and "[link](javascript:alert(1))" in text  # the title's own characters, as text
+
+
+def test_topics_page_links_each_topic_page_and_its_feed(tmp_path):
+    root = make_site(tmp_path)
+    topicpages.write_pages(root)
+    site.render_site(root, quarto=None)
+    links = parse(root / "_site" / "topics.html").links
+    for slug in ("head", "talking-head"):
+        assert f"topics/{slug}.html" in links and f"topics/{slug}.xml" in links
+        assert (root / "_site" / "topics" / f"{slug}.html").is_file()
+    listing = yaml.safe_load((root / "topics.qmd").read_text(encoding="utf-8").split("---")[1])["listing"]
+    assert {"id": "topic-pages", "contents": "topics/*.qmd"}.items() <= listing[0].items()  # Quarto's own table

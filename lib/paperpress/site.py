@@ -165,7 +165,8 @@ def write_preview(root: Path, site: Path) -> None:
     posts = sort_pages([p for p in pages if p.section == "posts"])
     trends = sort_pages([p for p in pages if p.section == "trends"])
     write_qmd_page(root / "index.qmd", site / "index.html", config, shown, render_listing(posts, shown))
-    write_qmd_page(root / "topics.qmd", site / "topics.html", config, shown, render_topics(posts, trends, shown))
+    topics_html = render_topic_pages(root) + render_topics(posts, trends, shown)
+    write_qmd_page(root / "topics.qmd", site / "topics.html", config, shown, topics_html)
     write_qmd_page(root / "about.qmd", site / "about.html", config, shown, "")
     trends_list = render_listing(trends, shown) if trends else '<p class="listing-empty">No trends pages yet.</p>'
     write_qmd_page(root / "trends.qmd", site / "trends.html", config, shown, trends_list)
@@ -679,3 +680,20 @@ def write_generated_pages(root: Path, site: Path, config: dict[str, str], posts:
         target = site / source.relative_to(root).with_suffix(".html")
         target.parent.mkdir(parents=True, exist_ok=True)
         write_qmd_page(source, target, config, shown, extra, up)
+
+
+def render_topic_pages(root: Path) -> str:
+    """The topics page's table of topic pages (topics/<slug>.qmd): each title links its page, then its feed."""
+    pages = [(path, read_qmd(path)[0]) for path in sorted((root / "topics").glob("*.qmd"))]
+    if not pages:
+        return ""
+    shown = render_fields(text for _, meta in pages for text in list_fields(meta))
+    rows = []
+    for path, meta in sorted(pages, key=lambda item: shown.plain.get(str(item[1].get("title") or ""), item[0].stem)):
+        href, feed = (html.escape(f"topics/{quote(path.stem)}.{kind}") for kind in ("html", "xml"))
+        title = shown.html.get(str(meta.get("title") or ""), html.escape(path.stem))
+        description = shown.html.get(str(meta.get("description") or ""), "")
+        rows.append(f'<tr><td><a href="{href}">{title}</a></td><td>{description}</td>'
+                    f'<td><a class="feed" href="{feed}">RSS</a></td></tr>')
+    return ('<section class="topic-pages" id="topic-pages-list">\n<table>\n<tbody>\n' + "\n".join(rows)
+            + "\n</tbody>\n</table>\n</section>\n")
