@@ -138,6 +138,7 @@ def test_preview_links_today_to_paper_anchors_and_posts_to_their_topic_page(tmp_
         page, anchor = href.split("#")
         assert anchor in parse(out / page).ids, href  # the anchor exists in the post: a heading or a listed line
     assert not today.scripts
+    assert "today.html" in parse(out / "index.html").links  # the navbar's Today
     post_page = parse(out / "posts" / "2024-04-02-talking-head" / "index.html")
     assert "../../topics/talking-head.html" in post_page.links and "../../topics/talking-head.xml" in post_page.links
     topic = parse(out / "topics" / "talking-head.html")

@@ -213,6 +213,7 @@ def read_config(root: Path) -> dict[str, str]:
         "description": str(website.get("description") or ""),
         "lang": clean_lang(data.get("lang")),
         "site-url": str(website.get("site-url") or ""),
+        "today": "yes" if (root / "today.qmd").is_file() else "",  # written by `paperpress pages`: no link without it
     }
 
 
@@ -519,6 +520,8 @@ def markdown_fields(meta: dict[str, Any]) -> dict[str, Any]:
 def page_variables(meta: dict[str, Any], config: dict[str, str], root: str, shown: Shown) -> dict[str, str]:
     """Template variables (inserted verbatim, so escaped or validated here)."""
     variables = {"root": root, "generator": GENERATOR, "lang": clean_lang(meta.get("lang") or config["lang"])}
+    if config.get("today"):
+        variables["today"] = "yes"
     date = format_date(meta.get("date"))
     if ISO_DATE.match(date):
         variables["date-iso"] = date[:10]
