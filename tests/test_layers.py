@@ -17,13 +17,13 @@ LAYERS = {
     # text helpers, arXiv's calendar, data-file vocabularies, the archive on disk
     "text": 1, "mailings": 1, "vocab": 2, "institutions": 2, "archive": 2,
     # services: arXiv, OpenAlex, Gemini, PDFs (which download through the arXiv client)
-    "arxiv_api": 3, "ratelimit": 3, "affiliations": 4, "gemini": 4, "figures": 4, "pdf": 5,
+    "arxiv_api": 3, "ratelimit": 3, "smtp": 3, "affiliations": 4, "gemini": 4, "figures": 4, "pdf": 5,
     # sources, summarising, trend counting
     "sources": 6, "summarise": 6, "trends": 6,
     # charts and pages
-    "charts": 7, "post": 7, "site": 7, "trendpage": 8, "topicpages": 8,
+    "charts": 7, "post": 7, "site": 7, "trendpage": 8, "topicpages": 8, "mail": 7,
     # one post's flow and publishing
-    "digest": 9, "publish": 9, "catchup": 9,
+    "digest": 9, "publish": 9, "catchup": 9, "mailout": 10,
     # commands
     "backfill": 10, "demo": 10, "doctor": 10, "cli": 11,
 }
