@@ -18,7 +18,7 @@ from paperpress.config import PaperpressError, load_mail_settings
 
 from .fakeposts import HOSTILE_TITLE, make_digest, make_paper, write_post
 from .fakes.smtp import PASSWORD, USER, Mailbox, make_certificate, smtp_server
-from .helpers import files_holding, require, run_cli
+from .helpers import add_site_files, files_holding, make_project, require, run_cli
 from .test_topicpages import make_site
 
 SITE = "https://reader.example.org/digest"
@@ -257,3 +257,50 @@ def test_mail_settings_ports_and_recipients():
     assert load_mail_settings({**env, "SMTP_TLS": "ssl", "SMTP_PORT": "2465"}, dotenv=os.devnull).port == 2465
     assert settings.recipients("talking-head") == ("c@x.org",) and settings.recipients("nerf") == ("a@x.org", "b@x.org")
     assert PASSWORD not in repr(load_mail_settings({**env, "SMTP_USER": "u", "SMTP_PASSWORD": PASSWORD}, dotenv=os.devnull))
+
+
+@pytest.mark.slow
+def test_run_mails_after_publishing_and_a_mail_failure_keeps_the_post(tmp_path, certificate):
+    project = add_site_files(make_project(tmp_path))
+    day = ["run", "--topic", "metaverse-avatars", "--offline", "--no-trends", "--date"]
+    with smtp_server("starttls", *certificate) as (port, box):
+        result = run_cli(project, *day, "2024-04-01", env=mail_env(port, "starttls", certificate[0]))
+    assert result.returncode == 0, result.stderr
+    assert "2 of 2 messages sent (2024-04-01)" in result.stdout and len(box.messages) == 2
+    assert box.messages[0]["Subject"] == "元宇宙/虚拟人：2024-04-01 arXiv 论文"
+    assert "#arxiv-2403.16510" in read_parts(box.messages[0])[1]
+    with smtp_server("starttls", *certificate, Mailbox(refuse=("ada@example.org", "bob@example.net"))) as (port, box):
+        refused = run_cli(project, *day, "2024-04-06", env=mail_env(port, "starttls", certificate[0]))
+    assert refused.returncode == 4, refused.stderr  # mail's own exit code, after the post was published
+    assert (project / "posts" / "2024-04-06-metaverse-avatars" / "index.ipynb").is_file()
+    assert "the next run sends them" in refused.stderr
+
+
+def test_workflow_mails_after_deploy_and_commits_its_records_even_when_mail_fails(root, tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    steps = yaml.safe_load((root / ".github" / "workflows" / "publish.yml").read_text(encoding="utf-8"))["jobs"]["publish"]["steps"]
+    uses = [step.get("uses", "") for step in steps]
+    mail_step = next(i for i, step in enumerate(steps) if "paperpress mail" in step.get("run", ""))
+    assert mail_step > uses.index("quarto-dev/quarto-actions/publish@v2")  # after the site is live
+    # The step's script, with stand-ins: a `paperpress` that fails as an unacknowledged send does, and a `git`.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "paperpress").write_text('#!/bin/sh\necho "$@ to=$PAPERPRESS_MAIL_TO_NERF" >> calls\nexit 4\n')
+    (bin_dir / "git").write_text('#!/bin/sh\necho "git $@" >> calls\n[ "$2" = "--cached" ] && exit 1\nexit 0\n')
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    (bin_dir / "python").symlink_to(sys.executable)  # setup-python's `python`
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SMTP_HOST": "mail.example.org",
+           "SECRETS_JSON": json.dumps({"PAPERPRESS_MAIL_TO_NERF": "a@x.org, 'quoted' $(touch pwned)",
+                                       "GEMINI_API_KEY": "not-exported"})}
+    done = subprocess.run(["bash", "-e", "-c", steps[mail_step]["run"]], cwd=tmp_path, env=env, capture_output=True,
+                          text=True)
+    calls = (tmp_path / "calls").read_text(encoding="utf-8").splitlines()
+    assert done.returncode == 4  # the step fails, saying why, after the records are committed
+    assert calls[0] == "mail --all-topics to=a@x.org, 'quoted' $(touch pwned)" and not (tmp_path / "pwned").exists()
+    assert calls[1:] == ["git add -f posts/_mailings", "git diff --cached --quiet", "git commit -m " + calls[3][14:],
+                         "git push"]
