@@ -304,3 +304,38 @@ def test_workflow_mails_after_deploy_and_commits_its_records_even_when_mail_fail
     assert calls[0] == "mail --all-topics to=a@x.org, 'quoted' $(touch pwned)" and not (tmp_path / "pwned").exists()
     assert calls[1:] == ["git add -f posts/_mailings", "git diff --cached --quiet", "git commit -m " + calls[3][14:],
                          "git push"]
+
+
+def test_doctor_reports_mail_without_addresses_or_password(tmp_path, monkeypatch, root):
+    from paperpress import doctor
+
+    monkeypatch.chdir(tmp_path)  # no .env here
+    for name in [n for n in os.environ if n.startswith(("SMTP_", "PAPERPRESS_MAIL_TO"))]:
+        monkeypatch.delenv(name)
+    topics = str(root / "topics.yml")
+    assert doctor.check_mail(topics)[0] == "ok" and "off" in doctor.check_mail(topics)[2]
+    monkeypatch.setenv("SMTP_HOST", "mail.example.org")
+    monkeypatch.setenv("SMTP_FROM", "digest@example.org")
+    assert doctor.check_mail(topics)[0] == "warn"  # a server but nobody to mail
+    monkeypatch.setenv("SMTP_USER", USER)
+    monkeypatch.setenv("SMTP_PASSWORD", PASSWORD)
+    monkeypatch.setenv("PAPERPRESS_MAIL_TO_NERF", "ada@example.org, bob@example.net")
+    status, _, detail = doctor.check_mail(topics)
+    assert status == "ok" and detail == "mail.example.org:587 (starttls, login); recipients: nerf 2"
+    monkeypatch.setenv("SMTP_TLS", "tls")
+    assert doctor.check_mail(topics)[0] == "fail"
+
+
+def test_run_reports_a_bad_mail_setting_as_mails_own_error(tmp_path, monkeypatch, root, capsys):
+    import argparse
+
+    from paperpress import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SMTP_TLS", "tls")
+    args = argparse.Namespace(topics_file=str(root / "topics.yml"), all_topics=False, topic="nerf", posts_dir="posts")
+    assert cli.mail_after_run(args) == 4  # the posts are written: not exit 2 ("nothing written")
+    assert capsys.readouterr().err.strip() == "paperpress: error: mail: SMTP_TLS must be one of starttls, ssl, none (got 'tls')"
+    monkeypatch.delenv("SMTP_TLS")
+    monkeypatch.delenv("SMTP_HOST", raising=False)
+    assert cli.mail_after_run(args) == 0  # mail not set up: nothing to do, nothing said

@@ -11,7 +11,7 @@ from pathlib import Path
 from . import __version__, catchup, mailings, publish
 from .archive import record_mailing
 from .config import PaperpressError, find_topic, load_settings, load_topics, parse_date, read_now
-from .publish import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, SEVERITY, rebuild_trends, report_failure
+from .publish import EXIT_FAILED, EXIT_MAIL, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, SEVERITY, rebuild_trends, report_failure
 from .summarise import check_summariser
 
 EPILOG = """exit codes: 0 done (or nothing new: an empty mailing, a day without one, a topic up to date),
@@ -297,7 +297,11 @@ def mail_after_run(args: argparse.Namespace) -> int:
     from . import mailout
     from .config import load_mail_settings
 
-    mail_settings = load_mail_settings()
+    try:
+        mail_settings = load_mail_settings()
+    except PaperpressError as exc:  # the posts are written: a mail setting's error is mail's, not the run's
+        print(f"paperpress: error: mail: {exc}", file=sys.stderr)
+        return EXIT_MAIL
     slugs = list(load_topics(args.topics_file)) if args.all_topics else [args.topic]
     wanted = [slug for slug in slugs if mail_settings.is_configured(slug)]
     if not wanted:
