@@ -168,3 +168,18 @@ def test_topics_page_links_each_topic_page_and_its_feed(tmp_path):
         assert (root / "_site" / "topics" / f"{slug}.html").is_file()
     listing = yaml.safe_load((root / "topics.qmd").read_text(encoding="utf-8").split("---")[1])["listing"]
     assert {"id": "topic-pages", "contents": "topics/*.qmd"}.items() <= listing[0].items()  # Quarto's own table
+
+
+def test_preview_writes_each_topic_feed(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    root = make_site(tmp_path)
+    topicpages.write_pages(root)
+    site.render_site(root, quarto=None)
+    channel = ET.parse(root / "_site" / "topics" / "talking-head.xml").getroot().find("channel")
+    assert channel.findtext("title") == "Talking Head Generation"
+    assert channel.findtext("link") == "https://example.github.io/paperpress/topics/talking-head.html"
+    items = channel.findall("item")
+    assert [i.findtext("link") for i in items] == [
+        f"https://example.github.io/paperpress/posts/2024-04-0{d}-talking-head/index.html" for d in (2, 1)]
+    assert items[0].findtext("pubDate") == "Tue, 02 Apr 2024 00:00:00 GMT"

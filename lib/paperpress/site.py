@@ -683,6 +683,33 @@ def write_generated_pages(root: Path, site: Path, config: dict[str, str], posts:
         target = site / source.relative_to(root).with_suffix(".html")
         target.parent.mkdir(parents=True, exist_ok=True)
         write_qmd_page(source, target, config, shown, extra, up)
+        if listing.get("feed"):
+            feed = listing["feed"] if isinstance(listing["feed"], dict) else {}
+            write_preview_feed(target.with_suffix(".xml"), target.relative_to(site).as_posix(), listed, config, shown,
+                               str(feed.get("title") or config["site-title"]), shown.plain.get(str(meta.get("description") or ""), ""))
+
+
+def write_preview_feed(target: Path, href: str, pages: list[Page], config: dict[str, str], shown: Shown, title: str,
+                       description: str) -> None:
+    """A listing's RSS 2.0 feed beside its page, as Quarto's (channel, one item per post: title, link, date,
+    description; quarto-cli src/resources/projects/website/listing/feed/*.ejs.md), so the preview's feed links work."""
+    from email.utils import format_datetime
+    from xml.sax.saxutils import escape
+
+    base = config["site-url"].rstrip("/")
+    items = []
+    for page in pages:
+        item = [f"<title>{escape(shown.plain.get(str(page.meta.get('title') or ''), page.folder.name))}</title>",
+                f"<link>{escape(base + '/' + page.href)}</link>",
+                f"<description>{escape(shown.plain.get(str(page.meta.get('description') or ''), ''))}</description>"]
+        if ISO_DATE.match(page.date):
+            day = dt.datetime.fromisoformat(page.date[:10]).replace(tzinfo=dt.timezone.utc)
+            item.append(f"<pubDate>{format_datetime(day, usegmt=True)}</pubDate>")
+        items.append("<item>\n  " + "\n  ".join(item) + "\n</item>")
+    channel = [f"<title>{escape(title)}</title>", f"<link>{escape(base + '/' + href)}</link>",
+               f"<description>{escape(description)}</description>", f"<generator>{GENERATOR}</generator>", *items]
+    target.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0">\n<channel>\n'
+                      + "\n".join(channel) + "\n</channel>\n</rss>\n", encoding="utf-8")
 
 
 def render_topic_pages(root: Path) -> str:
