@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 import yaml
 
 from paperpress import site, topicpages
@@ -183,3 +185,26 @@ def test_preview_writes_each_topic_feed(tmp_path):
     assert [i.findtext("link") for i in items] == [
         f"https://example.github.io/paperpress/posts/2024-04-0{d}-talking-head/index.html" for d in (2, 1)]
     assert items[0].findtext("pubDate") == "Tue, 02 Apr 2024 00:00:00 GMT"
+
+
+@pytest.mark.skipif(not os.environ.get("QUARTO"), reason="set QUARTO to a Quarto executable to render with it")
+def test_real_quarto_writes_each_topics_feed_and_the_today_page(tmp_path):
+    import subprocess
+    import xml.etree.ElementTree as ET
+
+    root = make_site(tmp_path)
+    topicpages.write_pages(root)
+    done = subprocess.run([os.environ["QUARTO"], "render"], cwd=root, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Unable to resolve link target" not in done.stderr  # the posts' topic links and the navbar's Today
+    out = root / "_site"
+    for slug, days in (("head", ["2024-04-01"]), ("talking-head", ["2024-04-02", "2024-04-01"])):
+        channel = ET.parse(out / "topics" / f"{slug}.xml").getroot().find("channel")
+        links = [item.findtext("link") for item in channel.findall("item")]
+        assert links == [f"https://example.github.io/paperpress/posts/{d}-{slug}/" for d in days]
+        assert f'href="{slug}.xml"' in (out / "topics" / f"{slug}.html").read_text(encoding="utf-8")
+    today = parse(out / "today.html")
+    for href in [h for h in today.links if "#arxiv-" in h]:
+        page, anchor = href.split("#")
+        assert anchor in parse(out / page).ids, href
+    assert "topics/talking-head.html" in " ".join(parse(out / "topics.html").links)
