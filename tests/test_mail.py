@@ -274,6 +274,9 @@ def test_run_mails_after_publishing_and_a_mail_failure_keeps_the_post(tmp_path, 
     assert refused.returncode == 4, refused.stderr  # mail's own exit code, after the post was published
     assert (project / "posts" / "2024-04-06-metaverse-avatars" / "index.ipynb").is_file()
     assert "the next run sends them" in refused.stderr
+    for form in password_forms():  # the kernel's log, the work folder, the post: nowhere
+        assert form not in result.stdout + result.stderr + refused.stdout + refused.stderr
+        assert not files_holding(project, form), form
 
 
 def test_workflow_mails_after_deploy_and_commits_its_records_even_when_mail_fails(root, tmp_path):
