@@ -21,6 +21,8 @@ from .fakes.smtp import PASSWORD, USER, Mailbox, make_certificate, smtp_server
 from .helpers import add_site_files, files_holding, make_project, require, run_cli
 from .test_topicpages import make_site
 
+# aiosmtpd warns that SMTP_TLS=none takes a login without TLS: that mode is tested on purpose (a local relay).
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 SITE = "https://reader.example.org/digest"
 READERS = "ada@example.org, Bob <bob@example.net>"
 

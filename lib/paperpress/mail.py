@@ -101,7 +101,8 @@ def render_html(digest: Digest, papers: list[tuple[Paper, dict[str, str]]], link
     intro = esc(words["mail_intro"].format(date=digest.date, topic=name, n=len(papers)))
     footer = esc(words["mail_footer"].format(site="")).rstrip()
     return (f'<!DOCTYPE html>\n<html lang="{"zh-Hans" if language == "zh" else "en"}">'
-            f'<head><meta charset="utf-8"><title>{esc(name)}</title></head>\n'
+            f'<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<title>{esc(name)}</title></head>\n'
             f'<body style="{STYLE["body"]}"><p style="{STYLE["intro"]}">{intro}</p>\n' + "\n".join(items)
             + f'\n<p style="{STYLE["footer"]}">{footer} <a style="{STYLE["link"]}" href="{esc(topic_page)}">'
             f"{esc(topic_page)}</a></p></body></html>\n")
