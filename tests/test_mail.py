@@ -344,3 +344,18 @@ def test_run_reports_a_bad_mail_setting_as_mails_own_error(tmp_path, monkeypatch
     monkeypatch.delenv("SMTP_TLS")
     monkeypatch.delenv("SMTP_HOST", raising=False)
     assert cli.mail_after_run(args) == 0  # mail not set up: nothing to do, nothing said
+
+
+def test_two_mail_runs_at_once_send_each_message_once(tmp_path, certificate):
+    import subprocess
+
+    from .helpers import BIN
+
+    root = make_site(tmp_path)
+    with smtp_server("none", *certificate) as (port, box):
+        env = {**os.environ, **mail_env(port, "none", certificate[0])}
+        runs = [subprocess.Popen([str(BIN / "paperpress"), "mail", "--topic", "talking-head"], cwd=root, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert sorted(rcpts for _, rcpts in box.envelopes) == [["ada@example.org"], ["bob@example.net"]]

@@ -95,9 +95,21 @@ def mail_topic(topic: Topic, settings: Settings, mail_settings: MailSettings, po
     if date and not any(ref.date == date for ref in posts):
         raise PaperpressError(f"{posts_dir}: no post of {topic.slug} for the mailing of {date} "
                               "(an empty mailing has none, and sends nothing)")
+    from filelock import FileLock
+
+    locks = Path(posts_dir).parent / ".paperpress" / "locks"  # the work folder beside posts/, never published
+    locks.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(locks / f"mail-{topic.slug}.lock")):  # a second `mail` at once waits, then finds it all sent
+        return send_planned(topic, mail_settings, posts_dir, posts, recipients, site_url, date, dry_run, out_dir)
+
+
+def send_planned(topic: Topic, mail_settings: MailSettings, posts_dir: str, posts: list[PostRef],
+                 recipients: tuple[str, ...], site_url: str, date: str, dry_run: bool, out_dir: str) -> int:
+    """Plan against the records, then send (recording each acknowledgement at once) or write the drafts."""
     records = read_records(posts_dir, topic.slug)
-    digests = {ref.folder: read_digest(Path(posts_dir) / ref.folder) for ref in posts}
-    plan = [(ref, r) for ref, r in plan_sends(posts, recipients, records, date)
+    planned = plan_sends(posts, recipients, records, date)
+    digests = {ref.folder: read_digest(Path(posts_dir) / ref.folder) for ref in {ref for ref, _ in planned}}
+    plan = [(ref, r) for ref, r in planned
             if digests[ref.folder].entries or digests[ref.folder].listed]  # an empty mailing sends nothing
     if not plan:
         print(f"paperpress: mail for {topic.slug}: nothing new to send")
