@@ -352,7 +352,7 @@ def test_two_mail_runs_at_once_send_each_message_once(tmp_path, certificate):
     from .helpers import BIN
 
     root = make_site(tmp_path)
-    with smtp_server("none", *certificate) as (port, box):
+    with smtp_server("none", *certificate, Mailbox(delay=0.5)) as (port, box):
         env = {**os.environ, **mail_env(port, "none", certificate[0])}
         runs = [subprocess.Popen([str(BIN / "paperpress"), "mail", "--topic", "talking-head"], cwd=root, env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]

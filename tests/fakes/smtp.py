@@ -17,6 +17,7 @@ Behaviours and where they come from:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import ssl
@@ -59,6 +60,7 @@ class Mailbox:
     secure: list[bool] = field(default_factory=list)  # per accepted message: was the session under TLS
     refuse: tuple[str, ...] = ()  # recipients refused with 550
     drop_first: int = 0  # hang up on this many DATA commands before answering
+    delay: float = 0.0  # seconds before answering DATA (a slow server: sends of two runs overlap)
 
 
 class Handler:
@@ -74,6 +76,7 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.box.delay)
         if self.box.drop_first > 0:
             self.box.drop_first -= 1
             server.transport.close()  # the data arrived; the answer never will
