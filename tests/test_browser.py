@@ -186,3 +186,17 @@ def test_about_topics_and_trends_pages_load(browser, demo):
         if url.endswith(".html"):
             trend_page = open_page(browser, url)
             assert not trend_page.errors
+
+
+def test_today_and_topic_pages_keep_hostile_text_as_text(browser, site):
+    today = open_page(browser, f"{site}/today.html")
+    today.wait_for_timeout(300)
+    assert today.evaluate("window.__pwned") is None and not today.dialogs and not today.errors
+    assert "Avatars <script>window.__pwned = 1</script>" in today.inner_text("body")  # shown as text
+    paper = today.evaluate("Array.from(document.links).map(a => a.href).filter(h => h.includes('#arxiv-'))")
+    assert paper == [f"{site}/posts/2024-05-02-nerf/index.html#arxiv-2405.00001"]
+    post = open_page(browser, paper[0])
+    assert post.evaluate("document.getElementById('arxiv-2405.00001') !== null")  # the anchor it jumps to
+    topic = open_page(browser, f"{site}/topics/nerf.html")
+    assert topic.evaluate("window.__pwned") is None and not topic.dialogs
+    assert f"{site}/posts/2024-05-02-nerf/index.html" in topic.evaluate("Array.from(document.links).map(a => a.href)")

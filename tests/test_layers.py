@@ -21,14 +21,14 @@ LAYERS = {
     "claims": 2,
     # services: arXiv, OpenAlex, models (the provider-neutral core, a thin backend per provider, the run that
     # asks them), PDFs (which download through the arXiv client)
-    "arxiv_api": 3, "ratelimit": 3, "llm": 3, "affiliations": 4, "backend_gemini": 4, "backend_openai": 4, "figures": 4,
+    "arxiv_api": 3, "ratelimit": 3, "llm": 3, "smtp": 3, "affiliations": 4, "backend_gemini": 4, "backend_openai": 4, "figures": 4,
     "pdf": 5, "llm_run": 5,
     # sources, summarising, trend counting
     "sources": 6, "summarise": 6, "trends": 6,
     # charts and pages
-    "charts": 7, "post": 7, "site": 7, "trendpage": 8,
+    "charts": 7, "post": 7, "site": 7, "trendpage": 8, "topicpages": 8, "mail": 7,
     # one post's flow and publishing
-    "digest": 9, "publish": 9, "catchup": 9,
+    "digest": 9, "publish": 9, "catchup": 9, "mailout": 10,
     # commands
     "backfill": 10, "demo": 10, "doctor": 10, "cli": 11,
 }

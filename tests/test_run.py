@@ -84,7 +84,9 @@ def test_every_seed_paper_has_every_section(demo):
     assert "summaries by the offline extractive summariser" in header
     assert "2024-04-01" in header and "元宇宙/虚拟人" in header
     papers = [o for o in markdown_sections(read_post(project / POST)) if o.startswith("## ") and "**Authors:**" in o]
-    assert [unescape(p.splitlines()[0][3:]) for p in papers] == SEED_TITLES
+    headings = [p.splitlines()[0][3:] for p in papers]
+    assert all(re.search(r" \{#arxiv-\d{4}\.\d{5}\}$", h) for h in headings)  # the anchor the today page and mail link
+    assert [unescape(re.sub(r" \{#arxiv-[^}]*\}$", "", h)) for h in headings] == SEED_TITLES
     for section in papers:
         for part in ("**Authors:**", "[PDF](https://arxiv.org/pdf/", "**摘要**", "**关键要点**", "**结构化解读**",
                      "**研究背景:**", "**过去的方法及问题:**", "**提出的研究方法:**", "**结论:**", "**工作量:**",

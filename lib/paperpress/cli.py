@@ -14,12 +14,23 @@ from . import __version__, catchup, mailings, publish
 from .archive import record_mailing
 from .config import PaperpressError, find_topic, load_settings, load_topics, parse_date, read_now
 from .config import warn_openalex_key
-from .publish import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, SEVERITY, rebuild_trends, report_failure
+from .publish import EXIT_FAILED, EXIT_MAIL, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, SEVERITY, rebuild_trends, report_failure
 from .summarise import check_summariser
 
 EPILOG = """exit codes: 0 done (or nothing new: an empty mailing, a day without one, a topic up to date),
 1 the notebook failed (no post written), 2 bad input or environment (nothing written),
-3 post written but some summaries are missing, or earlier posts still lack some (the next run fills them)"""
+3 post written but some summaries are missing, or earlier posts still lack some (the next run fills them),
+4 posts written but some e-mail was not sent (the next run sends it)"""
+MAIL_TEXT = """Sends a topic's e-mail digest: one message per mailing and recipient, each recipient their own.
+Without --date: every mailing posted since the recipient's first (the first time: the latest one only)
+that the server has not acknowledged yet; what it acknowledged is recorded in posts/_mailings/<slug>.sent.json.
+Settings come from the environment only: SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD, SMTP_FROM,
+SMTP_TLS (starttls, the default, port 587; ssl, port 465; none), recipients in PAPERPRESS_MAIL_TO_<SLUG>
+(slug upper-cased, - as _), else PAPERPRESS_MAIL_TO (comma-separated), and the site's address
+(PAPERPRESS_SITE_URL or site-url in _quarto.yml) for the links.
+"""
+MAIL_EPILOG = """exit codes: 0 sent (or nothing new to send), 2 bad input or settings (nothing sent),
+4 some message was not acknowledged by the server (refused, unreachable, connection dropped): the next run sends it"""
 RUN_TEXT = """A post is one arXiv mailing, dated as arXiv lists it (Monday to Friday, none on arXiv's holidays).
 Without --date, run posts every mailing after the topic's last post up to the latest one arXiv has
 announced (20:00 US Eastern), oldest first: a missed day is caught up by the next run.
@@ -86,7 +97,26 @@ def build_parser() -> argparse.ArgumentParser:
     trends.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
     trends.add_argument("--trends-dir", default="trends", help="folder of trends pages (default: trends)")
 
-    render = sub.add_parser("render", help="render the site (quarto when installed, else a pandoc preview)")
+    mail = sub.add_parser("mail", help="e-mail a topic's new mailings to its recipients (SMTP settings from the environment)",
+                          description=MAIL_TEXT, epilog=MAIL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = mail.add_mutually_exclusive_group(required=True)
+    which.add_argument("--topic", help="topic slug from the topics file")
+    which.add_argument("--all-topics", action="store_true", help="every topic that has recipients")
+    mail.add_argument("--date", help="the mailing to send, by the date arXiv lists it (YYYY-MM-DD); default: every "
+                                     "mailing not sent yet")
+    mail.add_argument("--dry-run", action="store_true",
+                      help="write the messages as .eml files into --out instead of sending them (nothing recorded)")
+    mail.add_argument("--out", default=".paperpress/mail", help="folder of the --dry-run messages (default: .paperpress/mail)")
+    mail.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
+    mail.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
+
+    pages = sub.add_parser("pages", help="write each topic's page (its posts, newest first, and its RSS feed) and the "
+                                         "today page from the posts' sidecars (render does it too)")
+    pages.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
+    pages.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
+
+    render = sub.add_parser("render", help="write the topic and today pages, then render the site "
+                                           "(quarto when installed, else a pandoc preview)")
     render.add_argument("--root", default=".", help="project folder holding _quarto.yml (default: .)")
 
     demo = sub.add_parser("demo", help="build the demo site: every listed day of the embedded archive offline, "
@@ -306,8 +336,59 @@ def run_all_topics(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """`paperpress run`: one topic or all of them."""
-    return run_all_topics(args) if args.all_topics else run_topic(args)
+    """`paperpress run`: one topic or all of them; then their e-mail, where mail is configured."""
+    code = run_all_topics(args) if args.all_topics else run_topic(args)
+    return max(code, mail_after_run(args), key=SEVERITY.index)
+
+
+def mail_after_run(args: argparse.Namespace) -> int:
+    """After publishing: each topic of the run with a mail server and recipients gets its mail (a failure never
+    touches the posts: it is reported, with its own exit code, and the next run sends what is missing)."""
+    from . import mailout
+    from .config import load_mail_settings
+
+    try:
+        mail_settings = load_mail_settings()
+    except PaperpressError as exc:  # the posts are written: a mail setting's error is mail's, not the run's
+        print(f"paperpress: error: mail: {exc}", file=sys.stderr)
+        return EXIT_MAIL
+    slugs = list(load_topics(args.topics_file)) if args.all_topics else [args.topic]
+    wanted = [slug for slug in slugs if mail_settings.is_configured(slug)]
+    if not wanted:
+        return EXIT_OK
+    return mail_topics(wanted, args, mail_settings, mailout)
+
+
+def mail_topics(slugs: list[str], args: argparse.Namespace, mail_settings, mailout) -> int:
+    """Mail each topic in turn; one topic's failure does not stop the others."""
+    topics, settings, worst = load_topics(args.topics_file), load_settings(), EXIT_OK
+    for slug in slugs:
+        try:
+            code = mailout.mail_topic(find_topic(topics, slug, args.topics_file), settings, mail_settings,
+                                      args.posts_dir, getattr(args, "mail_date", "") or "",
+                                      getattr(args, "dry_run", False), getattr(args, "out", ".paperpress/mail"))
+        except PaperpressError as exc:
+            print(f"paperpress: error: mail for {slug}: {exc}", file=sys.stderr)
+            code = EXIT_USAGE
+        worst = max(worst, code, key=SEVERITY.index)
+    return worst
+
+
+def mail_command(args: argparse.Namespace) -> int:
+    """`paperpress mail`: a topic's (or every topic's) e-mail digest."""
+    from . import mailout
+    from .config import load_mail_settings
+
+    if args.date:
+        parse_date(args.date)
+    mail_settings = load_mail_settings()
+    if args.all_topics:
+        slugs = [slug for slug in load_topics(args.topics_file) if mail_settings.recipients(slug)]
+        if not slugs:
+            raise PaperpressError("no recipients: set PAPERPRESS_MAIL_TO (or PAPERPRESS_MAIL_TO_<SLUG>)")
+    else:
+        slugs = [find_topic(load_topics(args.topics_file), args.topic, args.topics_file).slug]
+    return mail_topics(slugs, argparse.Namespace(**{**vars(args), "mail_date": args.date}), mail_settings, mailout)
 
 
 def backfill_command(args: argparse.Namespace) -> int:
@@ -333,10 +414,20 @@ def doctor_command(args: argparse.Namespace) -> int:
     return doctor.run_doctor(args)
 
 
-def render_site(args: argparse.Namespace) -> int:
-    """`paperpress render`: quarto render, or the pandoc preview where quarto is missing."""
-    from . import site
+def pages_command(args: argparse.Namespace) -> int:
+    """`paperpress pages`: the topic pages and the today page, from the posts' sidecars."""
+    from . import topicpages
 
+    written = topicpages.write_pages(".", args.topics_file, args.posts_dir)
+    print(f"paperpress: wrote {len(written) - 1} topic pages and {written[-1]}")
+    return EXIT_OK
+
+
+def render_site(args: argparse.Namespace) -> int:
+    """`paperpress render`: the generated pages, then quarto render, or the pandoc preview where quarto is missing."""
+    from . import site, topicpages
+
+    topicpages.write_pages(args.root)
     index = site.render_site(Path(args.root))  # logs that it is a preview when Quarto is missing
     print(f"paperpress: site at {index}")
     return EXIT_OK
@@ -347,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"run": run_command, "backfill": backfill_command, "trends": trends_command,
-                    "render": render_site, "demo": demo_command, "doctor": doctor_command}
+                    "render": render_site, "pages": pages_command, "mail": mail_command, "demo": demo_command, "doctor": doctor_command}
         return commands[args.command](args)
     except PaperpressError as exc:
         print(f"paperpress: error: {exc}", file=sys.stderr)

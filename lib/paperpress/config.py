@@ -415,3 +415,70 @@ def read_now(environ: Mapping[str, str] | None = None) -> dt.datetime:
     if now is None or now.tzinfo is None:
         raise PaperpressError(f"PAPERPRESS_NOW must be an ISO 8601 time with a zone, e.g. 2026-03-09T01:00:00Z (got '{text}')")
     return now.astimezone(dt.timezone.utc)
+
+
+# The e-mail digest's transport security: SMTP_TLS, with the port each one takes when SMTP_PORT is not set.
+SMTP_TLS_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """The e-mail digest's settings, from the environment only (the workflow reads them from secrets)."""
+
+    host: str = ""
+    port: int = 587
+    tls: str = "starttls"  # starttls (submission, 587), ssl (implicit TLS, 465) or none (a local relay)
+    user: str = ""
+    sender: str = ""
+    default_to: tuple[str, ...] = ()  # PAPERPRESS_MAIL_TO: every topic
+    topic_to: tuple[tuple[str, tuple[str, ...]], ...] = ()  # PAPERPRESS_MAIL_TO_<SLUG>, by SLUG
+    # Held only to be handed to smtplib's login; repr=False keeps it out of logs and tracebacks.
+    password: str = field(default="", repr=False)
+
+    def recipients(self, slug: str) -> tuple[str, ...]:
+        """A topic's recipients: PAPERPRESS_MAIL_TO_<SLUG> (upper case, '-' as '_'), else PAPERPRESS_MAIL_TO."""
+        own = dict(self.topic_to).get(slug.upper().replace("-", "_"))
+        return self.default_to if own is None else own
+
+    def is_configured(self, slug: str) -> bool:
+        """Whether mail is set up for a topic: a server and at least one recipient."""
+        return bool(self.host and self.recipients(slug))
+
+
+def read_addresses(name: str, value: str) -> tuple[str, ...]:
+    """A comma-separated list of e-mail addresses (an entry holding no @ or a line break is refused)."""
+    from email.utils import getaddresses
+
+    if "\n" in value or "\r" in value:
+        raise PaperpressError(f"{name}: a line break is not allowed in a list of addresses")
+    found = tuple(address for _, address in getaddresses([value]) if address)
+    bad = [a for a in found if a.count("@") != 1 or a.startswith("@") or a.endswith("@")]
+    if bad or (value.strip() and not found):
+        raise PaperpressError(f"{name}: not an e-mail address: {(bad or [value.strip()])[0]}")
+    return tuple(dict.fromkeys(found))
+
+
+def load_mail_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path = ".env") -> MailSettings:
+    """Mail settings from the environment (or the git-ignored .env): SMTP_* and PAPERPRESS_MAIL_TO[_<SLUG>]."""
+    env = {k: v for k, v in dotenv_values(dotenv).items() if v is not None} if Path(dotenv).is_file() else {}
+    env.update(os.environ if environ is None else environ)
+    tls = (env.get("SMTP_TLS") or "starttls").strip().lower()
+    if tls not in SMTP_TLS_PORTS:
+        raise PaperpressError(f"SMTP_TLS must be one of {', '.join(SMTP_TLS_PORTS)} (got '{tls}')")
+    port_text = (env.get("SMTP_PORT") or "").strip()
+    if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise PaperpressError(f"SMTP_PORT must be a port number (got '{port_text}')")
+    prefix = "PAPERPRESS_MAIL_TO_"
+    topic_to = tuple(sorted((name[len(prefix):], read_addresses(name, value))
+                            for name, value in env.items() if name.startswith(prefix) and value.strip()))
+    host = (env.get("SMTP_HOST") or "").strip()
+    user, password = env.get("SMTP_USER") or "", env.get("SMTP_PASSWORD") or ""
+    sender = read_addresses("SMTP_FROM", env.get("SMTP_FROM") or "")
+    if host and not sender:
+        raise PaperpressError("SMTP_FROM must be set to the sender's address when SMTP_HOST is")
+    if bool(user) != bool(password):
+        raise PaperpressError("SMTP_USER and SMTP_PASSWORD go together: set both (or neither, for a server without login)")
+    return MailSettings(host=host, port=int(port_text) if port_text else SMTP_TLS_PORTS[tls], tls=tls, user=user,
+                        sender=(env.get("SMTP_FROM") or "").strip(), password=password,
+                        default_to=read_addresses("PAPERPRESS_MAIL_TO", env.get("PAPERPRESS_MAIL_TO") or ""),
+                        topic_to=topic_to)

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import site
+from . import site, topicpages
 from .archive import list_post_dates
 
 TOPIC = "metaverse-avatars"  # the topic of the embedded archive (sources.EMBEDDED_SAMPLE)
@@ -40,6 +40,7 @@ def run_demo(jobs: int, root: Path = Path(".")) -> int:
         print(f"paperpress: error: the demo's backfill ended with exit code {code}; the site was not rendered",
               file=sys.stderr)
         return code
+    topicpages.write_pages(root)  # the topic page (with its feed) and the today page
     index = site.render_site(root)
     posts = len(list_post_dates(root / "posts", TOPIC))
     print(f"paperpress: demo site at {index}: {posts} posts of {TOPIC} and its trends page, "

@@ -320,6 +320,24 @@ def run_live(settings: Settings) -> list[Check]:
     return [(status, what, scrub(detail, settings)) for status, what, detail in results]
 
 
+def check_mail(topics_file: str = "topics.yml") -> Check:
+    """The e-mail digest: off, or its server and which topics have recipients (never an address or the password)."""
+    from .config import load_mail_settings
+
+    try:
+        mail = load_mail_settings()
+        slugs = list(load_topics(topics_file))
+    except PaperpressError as exc:
+        return ("fail", "mail", str(exc))
+    if not mail.host:
+        return ("ok", "mail", "off (opt-in: set SMTP_HOST, SMTP_FROM and PAPERPRESS_MAIL_TO; see README, E-mail digest)")
+    counts = {slug: len(mail.recipients(slug)) for slug in slugs if mail.recipients(slug)}
+    where = f"{mail.host}:{mail.port} ({mail.tls}{', login' if mail.user else ''})"
+    if not counts:
+        return ("warn", "mail", f"{where}, but no recipients: set PAPERPRESS_MAIL_TO or PAPERPRESS_MAIL_TO_<SLUG>")
+    return ("ok", "mail", f"{where}; recipients: " + ", ".join(f"{slug} {n}" for slug, n in counts.items()))
+
+
 def scrub(text: str, settings: Settings) -> str:
     """Text without the API key, should a service or library ever echo it."""
     return blot_secrets(text, settings)
@@ -331,6 +349,7 @@ def run_doctor(args: argparse.Namespace) -> int:
         check_python, check_kernel, check_template, lambda: check_topics(args.topics_file),
         lambda: check_writable(args.posts_dir), check_key, check_openalex_key, check_holidays, check_renderer, check_site_url, check_font, check_browser,
     ]
+    checks.append(lambda: check_mail(args.topics_file))
     results = [check() for check in checks]
     if getattr(args, "live", False):
         results += run_live(load_settings())

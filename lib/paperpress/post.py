@@ -15,7 +15,7 @@ from .claims import find_source_sentence
 from .config import load_labels
 from .records import Digest, Entry, Paper, Summary
 from .summarise import split_sentences
-from .text import escape_md, fence, link
+from .text import escape_md, fence, link, paper_anchor
 
 LABELS = load_labels("post")  # data/labels.yml
 
@@ -38,7 +38,7 @@ def render_header(digest: Digest) -> str:
     lines = [
         f"> ⚠️ {words['disclaimer'].format(by=summariser_label(digest))}",
         "",
-        f"**{words['topic']}:** {escape_md(digest.topic_name)} · **{words['update'].format(date=digest.date)}** · "
+        f"**{words['topic']}:** {render_topic_link(digest)} · **{words['update'].format(date=digest.date)}** · "
         f"{len(digest.entries) + len(digest.listed)} {words['papers']} · {words['source']}: {escape_md(digest.source)}",
     ]
     lines += [f"\n{line}" for line in (render_mailing(digest), render_choice(digest)) if line]
@@ -46,6 +46,13 @@ def render_header(digest: Digest) -> str:
     if not digest.entries:
         lines += ["", words["empty"]]
     return "\n".join(lines)
+
+
+def render_topic_link(digest: Digest) -> str:
+    """The topic's name linked to its page (every post of the topic, newest first), and its RSS feed."""
+    # topics/<slug>.qmd is written by topicpages from the sidecars; links are to the .html Quarto makes of it.
+    page = f"../../topics/{digest.topic_slug}"
+    return f"[{escape_md(digest.topic_name)}]({page}.html) ([{LABELS[digest.language]['feed']}]({page}.xml))"
 
 
 def render_mailing(digest: Digest) -> str:
@@ -78,7 +85,8 @@ def render_listed(digest: Digest) -> str:
         authors = list(paper.authors[:8]) + ([words["et_al"]] if len(paper.authors) > 8 else [])
         first = (split_sentences(paper.abstract) or [""])[0]
         facts = [escape_md(", ".join(authors)), escape_md(paper.comment)]
-        items.append(f"- {link(paper.title, paper.abs_url)} · " + " · ".join(f for f in facts if f)
+        # A span with the paper's id (pandoc's bracketed_spans): the today page and e-mails link here.
+        items.append(f"- [{link(paper.title, paper.abs_url)}]{{#{paper_anchor(paper.arxiv_id)}}} · " + " · ".join(f for f in facts if f)
                      + (f"  \n  {escape_md(first)}" if first else ""))
     return "\n".join([f"## {words['listed']}", "", words["listed_intro"], "", *items])
 
@@ -206,7 +214,7 @@ def render_paper(entry: Entry, language: str, show_sources: bool = False) -> str
     paper = entry.paper
     pdf = link("PDF", paper.pdf_url or paper.abs_url)
     parts = [
-        f"## {escape_md(paper.title)}",
+        f"## {escape_md(paper.title)} {{#{paper_anchor(paper.arxiv_id)}}}",  # today page and e-mails link here
         f"**{words['authors']}:** {escape_md(', '.join(paper.authors))}",
         escape_md(paper.abstract),
         f"{pdf} {escape_md(paper.comment)}".rstrip(),

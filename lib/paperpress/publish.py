@@ -19,7 +19,8 @@ from .archive import FRONT_MATTER, list_post_dates
 from .config import TRENDS_WINDOW_DAYS, PaperpressError, find_topic, load_topics
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
-SEVERITY = [EXIT_OK, EXIT_PARTIAL, EXIT_FAILED, EXIT_USAGE]  # least to most serious
+EXIT_MAIL = 4  # posts published, but some e-mail was not acknowledged by the server: the next run sends it
+SEVERITY = [EXIT_OK, EXIT_PARTIAL, EXIT_MAIL, EXIT_FAILED, EXIT_USAGE]  # least to most serious
 
 
 class RunFailed(Exception):

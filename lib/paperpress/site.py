@@ -165,10 +165,12 @@ def write_preview(root: Path, site: Path) -> None:
     posts = sort_pages([p for p in pages if p.section == "posts"])
     trends = sort_pages([p for p in pages if p.section == "trends"])
     write_qmd_page(root / "index.qmd", site / "index.html", config, shown, render_listing(posts, shown))
-    write_qmd_page(root / "topics.qmd", site / "topics.html", config, shown, render_topics(posts, trends, shown))
+    topics_html = render_topic_pages(root) + render_topics(posts, trends, shown)
+    write_qmd_page(root / "topics.qmd", site / "topics.html", config, shown, topics_html)
     write_qmd_page(root / "about.qmd", site / "about.html", config, shown, "")
     trends_list = render_listing(trends, shown) if trends else '<p class="listing-empty">No trends pages yet.</p>'
     write_qmd_page(root / "trends.qmd", site / "trends.html", config, shown, trends_list)
+    write_generated_pages(root, site, config, posts)
 
 
 def list_fields(meta: dict[str, Any]) -> list[str]:
@@ -211,6 +213,7 @@ def read_config(root: Path) -> dict[str, str]:
         "description": str(website.get("description") or ""),
         "lang": clean_lang(data.get("lang")),
         "site-url": str(website.get("site-url") or ""),
+        "today": "yes" if (root / "today.qmd").is_file() else "",  # written by `paperpress pages`: no link without it
     }
 
 
@@ -517,6 +520,8 @@ def markdown_fields(meta: dict[str, Any]) -> dict[str, Any]:
 def page_variables(meta: dict[str, Any], config: dict[str, str], root: str, shown: Shown) -> dict[str, str]:
     """Template variables (inserted verbatim, so escaped or validated here)."""
     variables = {"root": root, "generator": GENERATOR, "lang": clean_lang(meta.get("lang") or config["lang"])}
+    if config.get("today"):
+        variables["today"] = "yes"
     date = format_date(meta.get("date"))
     if ISO_DATE.match(date):
         variables["date-iso"] = date[:10]
@@ -562,7 +567,8 @@ def template_path() -> str:
     return str(resources.files("paperpress").joinpath("data", "preview-template.html"))
 
 
-def write_qmd_page(source: Path, target: Path, config: dict[str, str], shown: Shown, extra_html: str) -> None:
+def write_qmd_page(source: Path, target: Path, config: dict[str, str], shown: Shown, extra_html: str,
+                   root: str = "") -> None:
     """Render a .qmd page (its Markdown body, Quarto shortcodes removed) plus generated HTML."""
     meta, body = read_qmd(source)
     markdown = SHORTCODE.sub("", body).strip()
@@ -570,7 +576,7 @@ def write_qmd_page(source: Path, target: Path, config: dict[str, str], shown: Sh
         markdown += "\n\n" + fence(extra_html, "{=html}")
     page_meta = {k: v for k, v in meta.items() if k in ("title", "subtitle", "description", "lang")}
     html_page = run_pandoc(markdown + "\n", page_metadata(page_meta, config, shown),
-                           page_variables(page_meta, config, "", shown), fields=markdown_fields(page_meta))
+                           page_variables(page_meta, config, root, shown), fields=markdown_fields(page_meta))
     target.write_text(html_page, encoding="utf-8")
 
 
@@ -657,3 +663,67 @@ def render_category_section(anchor: str, heading: str, pages: list[Page], shown:
         f'<section class="topic" id="{html.escape(anchor)}">\n<h2>{heading}</h2>\n'
         f"<table>\n<thead><tr><th>Date</th><th>Title</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n</section>"
     )
+
+
+def write_generated_pages(root: Path, site: Path, config: dict[str, str], posts: list[Page]) -> None:
+    """The pages topicpages writes (today.qmd, topics/<slug>.qmd): their Markdown, and a listing of the posts a
+    page's `listing.contents` names by path, as Quarto's listing shows them (links made relative to the page)."""
+    sources = [root / "today.qmd", *sorted((root / "topics").glob("*.qmd"))]
+    by_path = {(page.folder / "index.ipynb").resolve(): page for page in posts}
+    for source in [path for path in sources if path.is_file()]:
+        meta, _ = read_qmd(source)
+        listing = meta.get("listing") if isinstance(meta.get("listing"), dict) else {}
+        contents = listing.get("contents") if isinstance(listing.get("contents"), list) else []
+        listed = sort_pages(by_path[p] for p in ((source.parent / str(c)).resolve() for c in contents) if p in by_path)
+        up = "../" * (len(source.relative_to(root).parts) - 1)
+        shown = render_fields(list_fields(meta) + [text for page in listed for text in list_fields(page.meta)])
+        extra = render_listing(listed, shown) if listed else ""
+        # The listing's links are from the site root; the page sits `up` folders below it.
+        extra = re.sub(r'(href|src)="(?![a-z]+:|#|/)', lambda m: f'{m[1]}="{up}', extra)
+        target = site / source.relative_to(root).with_suffix(".html")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_qmd_page(source, target, config, shown, extra, up)
+        if listing.get("feed"):
+            feed = listing["feed"] if isinstance(listing["feed"], dict) else {}
+            write_preview_feed(target.with_suffix(".xml"), target.relative_to(site).as_posix(), listed, config, shown,
+                               str(feed.get("title") or config["site-title"]), shown.plain.get(str(meta.get("description") or ""), ""))
+
+
+def write_preview_feed(target: Path, href: str, pages: list[Page], config: dict[str, str], shown: Shown, title: str,
+                       description: str) -> None:
+    """A listing's RSS 2.0 feed beside its page, as Quarto's (channel, one item per post: title, link, date,
+    description; quarto-cli src/resources/projects/website/listing/feed/*.ejs.md), so the preview's feed links work."""
+    from email.utils import format_datetime
+    from xml.sax.saxutils import escape
+
+    base = config["site-url"].rstrip("/")
+    items = []
+    for page in pages:
+        item = [f"<title>{escape(shown.plain.get(str(page.meta.get('title') or ''), page.folder.name))}</title>",
+                f"<link>{escape(base + '/' + page.href)}</link>",
+                f"<description>{escape(shown.plain.get(str(page.meta.get('description') or ''), ''))}</description>"]
+        if ISO_DATE.match(page.date):
+            day = dt.datetime.fromisoformat(page.date[:10]).replace(tzinfo=dt.timezone.utc)
+            item.append(f"<pubDate>{format_datetime(day, usegmt=True)}</pubDate>")
+        items.append("<item>\n  " + "\n  ".join(item) + "\n</item>")
+    channel = [f"<title>{escape(title)}</title>", f"<link>{escape(base + '/' + href)}</link>",
+               f"<description>{escape(description)}</description>", f"<generator>{GENERATOR}</generator>", *items]
+    target.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0">\n<channel>\n'
+                      + "\n".join(channel) + "\n</channel>\n</rss>\n", encoding="utf-8")
+
+
+def render_topic_pages(root: Path) -> str:
+    """The topics page's table of topic pages (topics/<slug>.qmd): each title links its page, then its feed."""
+    pages = [(path, read_qmd(path)[0]) for path in sorted((root / "topics").glob("*.qmd"))]
+    if not pages:
+        return ""
+    shown = render_fields(text for _, meta in pages for text in list_fields(meta))
+    rows = []
+    for path, meta in sorted(pages, key=lambda item: shown.plain.get(str(item[1].get("title") or ""), item[0].stem)):
+        href, feed = (html.escape(f"topics/{quote(path.stem)}.{kind}") for kind in ("html", "xml"))
+        title = shown.html.get(str(meta.get("title") or ""), html.escape(path.stem))
+        description = shown.html.get(str(meta.get("description") or ""), "")
+        rows.append(f'<tr><td><a href="{href}">{title}</a></td><td>{description}</td>'
+                    f'<td><a class="feed" href="{feed}">RSS</a></td></tr>')
+    return ('<section class="topic-pages" id="topic-pages-list">\n<table>\n<tbody>\n' + "\n".join(rows)
+            + "\n</tbody>\n</table>\n</section>\n")

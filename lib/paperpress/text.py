@@ -102,3 +102,9 @@ def is_title_piece(text: str, title: str, marked: bool = False) -> bool:
 def cut_text(text: str, limit: int) -> str:
     """Text cut at a word boundary to at most `limit` characters."""
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def paper_anchor(arxiv_id: str) -> str:
+    """The stable HTML id of a paper on its post (`arxiv-2403.16510`): today page and e-mails link to it."""
+    # Old-style ids (hep-th/9901001) hold a slash, which a pandoc identifier cannot: it becomes a hyphen.
+    return "arxiv-" + re.sub(r"[^A-Za-z0-9.-]", "-", arxiv_id)
