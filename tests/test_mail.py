@@ -131,6 +131,7 @@ def test_chinese_topic_mail_is_in_chinese(tmp_path, certificate):
     assert message["Subject"] == "Head Avatars：2024-04-01 arXiv 论文" and message["Content-Language"] == "zh-Hans"
     plain, page = read_parts(message)
     assert "共 1 篇论文" in plain and "文章中查看" in page and 'lang="zh-Hans"' in page
+    assert f"文章中查看：{SITE}/posts/2024-04-01-head/index.html#arxiv-2404.00005" in plain
 
 
 def test_nothing_sent_twice_and_the_next_mailing_follows(tmp_path, certificate):

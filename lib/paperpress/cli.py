@@ -344,7 +344,6 @@ def run_command(args: argparse.Namespace) -> int:
 def mail_after_run(args: argparse.Namespace) -> int:
     """After publishing: each topic of the run with a mail server and recipients gets its mail (a failure never
     touches the posts: it is reported, with its own exit code, and the next run sends what is missing)."""
-    from . import mailout
     from .config import load_mail_settings
 
     try:
@@ -356,11 +355,13 @@ def mail_after_run(args: argparse.Namespace) -> int:
     wanted = [slug for slug in slugs if mail_settings.is_configured(slug)]
     if not wanted:
         return EXIT_OK
-    return mail_topics(wanted, args, mail_settings, mailout)
+    return mail_topics(wanted, args, mail_settings)
 
 
-def mail_topics(slugs: list[str], args: argparse.Namespace, mail_settings, mailout) -> int:
+def mail_topics(slugs: list[str], args: argparse.Namespace, mail_settings) -> int:
     """Mail each topic in turn; one topic's failure does not stop the others."""
+    from . import mailout
+
     topics, settings, worst = load_topics(args.topics_file), load_settings(), EXIT_OK
     for slug in slugs:
         try:
@@ -376,7 +377,6 @@ def mail_topics(slugs: list[str], args: argparse.Namespace, mail_settings, mailo
 
 def mail_command(args: argparse.Namespace) -> int:
     """`paperpress mail`: a topic's (or every topic's) e-mail digest."""
-    from . import mailout
     from .config import load_mail_settings
 
     if args.date:
@@ -388,7 +388,7 @@ def mail_command(args: argparse.Namespace) -> int:
             raise PaperpressError("no recipients: set PAPERPRESS_MAIL_TO (or PAPERPRESS_MAIL_TO_<SLUG>)")
     else:
         slugs = [find_topic(load_topics(args.topics_file), args.topic, args.topics_file).slug]
-    return mail_topics(slugs, argparse.Namespace(**{**vars(args), "mail_date": args.date}), mail_settings, mailout)
+    return mail_topics(slugs, argparse.Namespace(**{**vars(args), "mail_date": args.date}), mail_settings)
 
 
 def backfill_command(args: argparse.Namespace) -> int:

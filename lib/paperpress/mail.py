@@ -62,7 +62,8 @@ def render_plain(digest: Digest, papers: list[tuple[Paper, dict[str, str]]], lin
     for (_, facts), link in zip(papers, links):
         lines += [facts["title"], facts["authors"]]
         lines += [facts["line"]] if facts["line"] else []
-        lines += [f"{words['in_post']}: {link}"] + ([f"{words['arxiv']}: {facts['arxiv']}"] if facts["arxiv"] else [])
+        colon = words["colon"]
+        lines += [f"{words['in_post']}{colon}{link}"] + ([f"{words['arxiv']}{colon}{facts['arxiv']}"] if facts["arxiv"] else [])
         lines.append("")
     lines += ["-- ", words["mail_footer"].format(site=topic_page)]
     return "\n".join(lines) + "\n"
