@@ -113,7 +113,7 @@ class Summary(Frozen):
     """A machine-written reading of one paper, in the topic's language; never bibliographic facts."""
 
     tldr: Line
-    key_takeaways: Annotated[list[Line], Field(min_length=3), cap_list(7)]
+    key_takeaways: Annotated[list[Line], cap_list(7)]  # the model is asked for 3 to 7; a short abstract gives fewer offline
     title_translation: Short = ""
     keywords: Annotated[list[Short], cap_list(10)] = []
     affiliations: Annotated[list[Short], cap_list(6)] = []

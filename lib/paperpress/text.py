@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 
 # Pandoc/CommonMark markup characters anywhere in a line; a backslash makes each literal.
 MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#!|$~^@])")
@@ -81,3 +82,28 @@ def fence(text: str, info: str) -> str:
 def cut_text(text: str, limit: int) -> str:
     """Text cut at a word boundary to at most `limit` characters."""
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+# LaTeX that arXiv abstracts carry ("\url{https://…}", "\emph{not}", "$\times$", "50\%"): shown as plain text.
+LATEX_ARGUMENT = re.compile(r"\\(?:url|emph|textbf|textit|texttt|textrm|textsc|mathrm|mathbf|mathit|mathcal|text|mbox)\s*\{([^{}]*)\}")
+LATEX_HREF = re.compile(r"\\href\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+LATEX_ACCENT = re.compile(r"\\(['`^\"~])\{?([A-Za-z])\}?")
+ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303"}
+LATEX_SYMBOLS = {"times": "×", "sim": "~", "approx": "≈", "pm": "±", "leq": "≤", "geq": "≥", "le": "≤", "ge": "≥",
+                 "cdot": "·", "rightarrow": "→", "to": "→", "infty": "∞", "alpha": "α", "beta": "β", "gamma": "γ",
+                 "lambda": "λ", "mu": "μ", "sigma": "σ", "ldots": "…", "dots": "…"}
+
+
+def strip_latex(text: str | None) -> str:
+    """Text without LaTeX markup: commands' arguments kept, escapes and symbols as characters, $ and braces gone."""
+    out = re.sub(r"\{\\(?:em|bf|it)\s+([^{}]*)\}", r"\1", clean_text(text))
+    for _ in range(3):  # nested: \emph{\textbf{x}}
+        out = LATEX_HREF.sub(r"\2 (\1)", out)
+        out = LATEX_ARGUMENT.sub(r"\1", out)
+    out = LATEX_ACCENT.sub(lambda m: unicodedata.normalize("NFC", m[2] + ACCENTS[m[1]]), out)  # D\'ej\`a → Déjà
+    out = re.sub(r"(?<!\\)\$", "", out).replace("~", " ")  # math delimiters (an escaped \$ stays); a tie is a space
+    out = re.sub(r"\\([%&_#$])", r"\1", out).replace("\\-", "")  # \- is a hyphenation hint
+    out = re.sub(r"\\\\|\\[,;:! ]", " ", out)  # line breaks and spacing commands
+    out = re.sub(r"\\([A-Za-z]+)(?![A-Za-z])", lambda m: LATEX_SYMBOLS.get(m[1], m[1]), out)
+    out = out.replace("{", "").replace("}", "")
+    return clean_text(out.replace("``", "“").replace("''", "”"))
