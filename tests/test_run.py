@@ -1,5 +1,6 @@
 """`paperpress run` end to end on the embedded sample: the post, its bytes, and every bad input."""
 
+import html
 import json
 import re
 import shutil
@@ -9,7 +10,7 @@ import nbformat
 import pytest
 import yaml
 
-from .helpers import (BIN, ROOT, chart_links, html_tables, make_project, markdown_outputs, markdown_sections,
+from .helpers import (BIN, ROOT, add_site_files, chart_links, html_tables, make_project, markdown_outputs, markdown_sections,
                       read_post, run_cli, tree_bytes, write_jsonl)
 
 SEED_TITLES = [
@@ -304,3 +305,45 @@ def test_sample_affiliations_reach_the_tables_and_the_trends(tmp_path):
     page = html_tables(read_post(project / "trends" / "metaverse-avatars"))
     assert page["高频单位"][0][:3] == ("Tsinghua University", "China", "3")
     assert page["单位所在国家/地区"] == [("China", "3"), ("Switzerland", "1"), ("United States", "1")]
+
+
+# Latin-script words a zh post may hold besides arXiv's and the model's text: names, not English we wrote.
+NAMES_WE_WRITE = {"Authors", "PDF", "arXiv", "API", "OpenAlex", "Google", "Gemini", "tokens", "max_papers"}
+
+
+def english_we_wrote() -> set[str]:
+    """Every word of the English labels of a post and of method families (data/labels.yml): the list to scan for."""
+    labels = yaml.safe_load((ROOT / "lib" / "paperpress" / "data" / "labels.yml").read_text(encoding="utf-8"))
+    texts = [*labels["post"]["en"].values(), *labels["families"]["en"].values(), *labels["families"]["en"]]
+    words = {w for text in texts for w in re.findall(r"[A-Za-z][A-Za-z_-]+", re.sub(r"\{[^}]*\}", " ", text))}
+    return words - NAMES_WE_WRITE - {"arXiv", "md"}
+
+
+def outside_text(digest: dict) -> list[str]:
+    """What arXiv and the summariser wrote, and the vocabulary's names: not ours to translate, longest first."""
+    from paperpress.post import short_title
+    from paperpress.text import strip_latex
+
+    texts = [digest["topic_name"]]
+    for entry in digest["entries"]:
+        paper, summary = entry["paper"], entry["summary"] or {}
+        texts += [paper["title"], short_title(paper["title"]), strip_latex(paper["abstract"]), paper["comment"] or "", *paper["authors"]]
+        for value in [*summary.values(), *(summary.get("conclusion") or {}).values()]:
+            texts += value if isinstance(value, list) else [value] if isinstance(value, str) else []
+    return sorted({" ".join(t.split()) for t in texts if t}, key=len, reverse=True)
+
+
+def test_a_zh_post_holds_no_english_we_wrote(demo):
+    project, _ = demo
+    add_site_files(project)
+    assert run_cli(project, "render").returncode == 0
+    page = (project / "_site" / POST / "index.html").read_text(encoding="utf-8")
+    main = re.search(r"<main>(.*)</main>", page, re.S).group(1)
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", main)).split())
+    for outside in outside_text(json.loads((project / POST / "digest.json").read_text(encoding="utf-8"))):
+        text = text.replace(outside, " ")
+    text = re.sub(r"https?://\S+", " ", text)
+    vocabulary = {t for t in re.findall(r"<td>([^<]*)</td>", main)}  # keyword and method names in the tables
+    words = set(re.findall(r"[A-Za-z][A-Za-z_-]+", " ".join(w for w in text.split() if w not in vocabulary)))
+    assert not words & english_we_wrote(), sorted(words & english_we_wrote())
+    assert words <= NAMES_WE_WRITE, sorted(words - NAMES_WE_WRITE)

@@ -154,28 +154,29 @@ def show_post_trends(digest: Digest, recent: trends.Trends | None = None, output
 
 
 def render_post_recent(recent: trends.Trends, language: str) -> list[str]:
-    """The last 90 days (earlier posts plus today): papers, shared affiliations, what rose or faded (or one line)."""
+    """The last 90 days (earlier posts plus today): shared affiliations and what rose or faded; [] when nothing does.
+
+    Without posts in the 90 days before, nothing can rise or fade: the section then shows only what several
+    papers share, or is left out (the trends page has the rest).
+    """
     if not recent.earlier_posts:
         return []
     words = post.LABELS[language]
-    parts = [render_recent_heading(recent)]
+    body = []
     affiliations = post.shared_rows(trends.top_affiliations(recent, 10, recent=True))
     if len(affiliations):
-        parts.append(post.render_table(format_affiliations(affiliations, recent), words_of(recent)["affiliations"]))
-    data = trends.changes_data(recent)
-    if not data["windows"]["before"]["papers"]:
-        return parts + [words["no_before"].format(days=recent.window_days)]
-    found = False
-    for direction, table in (("rising", trends.rising_terms(recent, None, 10)), ("fading", trends.fading_terms(recent, None, 10))):
-        if len(table):
-            found = True
-            table = table.assign(term=[family_label(t, language) if k == "family" else t
-                                       for t, k in zip(table["term"], table["kind"])])
-            caption = words_of(recent)[direction].format(days=recent.window_days)
-            parts.append(post.render_table(format_changes(table, recent), caption))
-    if not found:
-        parts.append(words["no_change"].format(days=recent.window_days))
-    return parts
+        body.append(post.render_table(format_affiliations(affiliations, recent), words_of(recent)["affiliations"]))
+    if trends.changes_data(recent)["windows"]["before"]["papers"]:
+        tables = []
+        for direction, table in (("rising", trends.rising_terms(recent, None, 10)),
+                                 ("fading", trends.fading_terms(recent, None, 10))):
+            if len(table):
+                table = table.assign(term=[family_label(t, language) if k == "family" else t
+                                           for t, k in zip(table["term"], table["kind"])])
+                caption = words_of(recent)[direction].format(days=recent.window_days)
+                tables.append(post.render_table(format_changes(table, recent), caption))
+        body += tables or [words["no_change"].format(days=recent.window_days)]
+    return [render_recent_heading(recent), *body] if body else []
 
 
 def trends_link(slug: str) -> str:
