@@ -24,8 +24,9 @@ def test_trend_charts_have_the_expected_series(archive, slug, tmp_path):  # noqa
     t = load_trends(archive, slug)
     families = charts.plot_families(t, str(tmp_path))
     assert is_png(families) and (tmp_path / "charts" / "families.png").read_bytes() == families.png
-    assert families.series == tuple(trends.family_over_time(t).index)
-    assert set(families.series) <= set(vocab.family_order()) and len(families.series) >= 5
+    named = {f: vocab.family_label(f, t.language) for f in trends.family_over_time(t).index}
+    assert families.series == tuple(named.values())  # in the page's language: 三维表示, not representation
+    assert set(named) <= set(vocab.family_order()) and len(families.series) >= 5
     papers = charts.plot_papers(t)
     assert is_png(papers) and papers.series == ("papers",) and "2024-01 – 2024-12" in papers.alt
     keywords = charts.plot_keyword_trend(t)
