@@ -35,10 +35,10 @@ CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanY
 LABELS = load_labels("charts")  # data/labels.yml
 HEATMAP = "cividis"  # sequential and readable with colour-vision deficiencies (and in greyscale)
 MAX_ANNOTATED = 16  # more columns than this and the numbers in the cells get unreadable (at the phone width below)
-# A phone shows a chart about 350 CSS px wide (390 px less the page's margins). Drawn at most WIDTH inches
-# wide (layout included) with no text under SMALL points, its smallest text stays >= 9 CSS px there:
-# SMALL pt × dpi/72 × 350 px / (WIDTH in × dpi) = 10 × 350 / (72 × 5.2) ≈ 9.3 px.
-WIDTH = 5.2
+# A phone shows a chart about 340 CSS px wide (Quarto's article at 390 px; the preview's 350). Drawn at most
+# WIDTH inches wide (layout included) with no text under SMALL points, its smallest text stays >= 9 CSS px
+# there: SMALL pt × dpi/72 × 340 px / (WIDTH in × dpi) = 10 × 340 / (72 × 4.8) ≈ 9.8 px.
+WIDTH = 4.8
 SMALL = 10
 
 
