@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from .config import Settings, require_key
 from .ratelimit import BudgetSpent, RateLimiter
-from .records import Entry, Extras, Paper, Summary, Usage
+from .records import Entry, Extras, ModelSummary, Paper, Summary, Usage
 from .vocab import tag_methods
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class Outcome:
 
 def build_schema(language: str) -> dict:
     """The JSON schema shown to the model: Summary's, inlined, with descriptions and length hints."""
-    schema = copy.deepcopy(Summary.model_json_schema())
+    schema = copy.deepcopy(ModelSummary.model_json_schema())
     conclusion = schema.pop("$defs")["Conclusion"]
     schema["properties"]["conclusion"] = conclusion
     if language != "zh":
@@ -246,7 +246,7 @@ def read_answer_text(text: str, language: str) -> Summary:
     except ValueError as exc:
         raise AnswerError(f"the answer was not valid JSON ({exc.msg} at character {exc.pos})") from None
     try:
-        summary = Summary.model_validate(data)
+        summary = Summary.model_validate(ModelSummary.model_validate(data).model_dump())  # a model owes 3+ takeaways
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "answer"

@@ -55,10 +55,12 @@ def render_ledger(digest: Digest) -> str:
     words = LABELS[digest.language]
     n, listed, updated = len(digest.entries), len(digest.listed), len(digest.updated)
     more = [words["ledger_updated"].format(n=updated, papers=paper_noun(updated, words))] if updated else []
-    if not n + listed:
-        return words["empty"] + ((" " if digest.language == "en" else "") + words["sep"].join(more) + words["end"] if more else "")
+    if not n + listed:  # said once, here (and in the description)
+        space = " " if digest.language == "en" else ""
+        return words["empty"] + (space + words["sep"].join(more) + words["end"] if more else "")
     head = words["ledger"].format(total=n + listed, papers=paper_noun(n + listed, words))
-    parts = [words["ledger_all"]] if not listed else [words["ledger_summarised"].format(n=n), words["ledger_listed"].format(n=listed)]
+    parts = [words["ledger_all"]] if not listed else [words["ledger_summarised"].format(n=n),
+                                                      words["ledger_listed"].format(n=listed)]
     return head + words["colon"] + words["sep"].join(parts + more) + words["end"]
 
 

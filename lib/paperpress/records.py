@@ -113,7 +113,7 @@ class Summary(Frozen):
     """A machine-written reading of one paper, in the topic's language; never bibliographic facts."""
 
     tldr: Line
-    key_takeaways: Annotated[list[Line], cap_list(7)]  # the model is asked for 3 to 7; a short abstract gives fewer offline
+    key_takeaways: Annotated[list[Line], cap_list(7)]  # a model must give 3 to 7 (ModelSummary)
     title_translation: Short = ""
     keywords: Annotated[list[Short], cap_list(10)] = []
     affiliations: Annotated[list[Short], cap_list(6)] = []
@@ -124,6 +124,13 @@ class Summary(Frozen):
     results: Para = ""
     methods: Annotated[list[Short], cap_list(10)] = []
     conclusion: Conclusion = Conclusion()
+
+
+class ModelSummary(Summary):
+    """What a model must answer: a Summary with 3 to 7 key takeaways (an extractive summary of a short abstract
+    may have fewer, so Summary itself asks for none)."""
+
+    key_takeaways: Annotated[list[Line], Field(min_length=3), cap_list(7)]
 
 
 class Usage(Frozen):
