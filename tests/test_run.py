@@ -347,3 +347,16 @@ def test_a_zh_post_holds_no_english_we_wrote(demo):
     words = set(re.findall(r"[A-Za-z][A-Za-z_-]+", " ".join(w for w in text.split() if w not in vocabulary)))
     assert not words & english_we_wrote(), sorted(words & english_we_wrote())
     assert words <= NAMES_WE_WRITE, sorted(words - NAMES_WE_WRITE)
+
+
+def test_an_empty_zh_mailing_says_so_once():
+    from paperpress import post, trendpage
+    from paperpress.records import Digest
+
+    empty = Digest(date="2024-05-01", topic_slug="metaverse-avatars", topic_name="元宇宙/虚拟人", language="zh",
+                   source="sample", summariser="offline", entries=())
+    page = "\n".join([post.render_header(empty), *trendpage.render_post_trends(empty)])
+    assert page.count("没有本主题的新论文") == 1 and "以下总结由机器生成" not in page and "<table" not in page
+    matter = post.build_front_matter(empty, None)
+    assert matter["description"] == "元宇宙/虚拟人 方向 arXiv 2024-05-01 批次没有新论文。"
+    assert matter["title"] == "元宇宙/虚拟人 · 2024-05-01：本批次无新论文"
