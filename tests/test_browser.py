@@ -124,46 +124,39 @@ def test_demo_trends_page_shows_its_charts(browser, demo):
     assert not page.errors
 
 
-def test_demo_post_shows_every_paper_its_charts_and_the_weeks_before(browser, demo):
+def test_demo_post_opens_with_its_papers_and_ends_with_its_trends(browser, demo):
     page = open_page(browser, f"{demo}/posts/2024-04-01-metaverse-avatars/index.html")
-    headings = page.locator("h2").all_inner_texts()
-    for title in ("Make-Your-Anchor", "UV Gaussians", "NECA", "VLOGGER", "GVA", "One2Avatar"):
-        assert any(title in h for h in headings), title
-    assert page.locator("details").count() == 6
-    images = loaded_images(page)
-    assert len(images) >= 3 and all(width > 0 for _src, _alt, width in images), images
-    # The archive section: the 2024-01-24 post's papers in the weeks before this one.
-    assert "近 90 天" in page.locator("h3").all_inner_texts()
-    assert "此前 1 篇推送加今日：共 19 篇论文。" in page.inner_text("body")
-    weekly = next(alt for _src, alt, _width in images if alt.startswith("各方法类别每周论文数"))
-    assert "(2024-01-01 – 2024-04-01)" in weekly
-    assert any(int(n) > 0 for n in weekly.split("representation:")[1].split(";")[0].split(",")[:-1])
+    headings = page.locator("main h2").all_inner_texts()
+    titles = ("Make-Your-Anchor", "UV Gaussians", "NECA", "VLOGGER", "GVA", "One2Avatar")
+    assert [h.split(":")[0] for h in headings] == [*titles, "趋势"], headings  # the papers first
+    assert page.locator("details").count() == 0 and not loaded_images(page)  # no empty figure block, no chart
+    top = page.evaluate("document.getElementById('arxiv-2403.16510').getBoundingClientRect().top + window.scrollY")
+    assert top < 900  # the first paper starts on the first screen of a desktop
+    link = page.locator("a", has_text="趋势页")
+    trends_page = open_page(browser, link.evaluate("a => a.href"))
+    assert trends_page.locator("h1").count() >= 1 and not trends_page.errors
     assert not page.errors and not page.dialogs
 
 
-def test_post_contents_list_the_trends_and_every_paper(browser, demo):
+def test_post_contents_list_every_paper_then_the_trends(browser, demo):
     page = open_page(browser, f"{demo}/posts/2024-04-01-metaverse-avatars/index.html")
     entries = page.locator("nav#TOC a")
     texts = entries.all_inner_texts()
-    assert texts[:2] == ["趋势", "近 90 天"] and len(texts) == 8, texts  # today's trends, then the archive's
-    for title, text in zip(("Make-Your-Anchor", "UV Gaussians", "NECA", "VLOGGER", "GVA", "One2Avatar"), texts[2:]):
+    assert len(texts) == 7 and texts[-1] == "趋势", texts
+    for title, text in zip(("Make-Your-Anchor", "UV Gaussians", "NECA", "VLOGGER", "GVA", "One2Avatar"), texts):
         assert text.startswith(title), texts
+    assert entries.nth(0).get_attribute("href") == "#arxiv-2403.16510"  # stable anchors (#arxiv-<id>)
     for i in range(entries.count()):  # each entry leads to its heading on the page
         anchor = entries.nth(i).get_attribute("href")
         assert page.locator(f":is(h2, h3)[id='{anchor[1:]}']").count() == 1, anchor
 
 
-def test_charts_and_thumbnail_carry_their_own_alt_text(browser, demo):
-    page = open_page(browser, f"{demo}/posts/2024-04-01-metaverse-avatars/index.html")
-    charts = page.evaluate("Array.from(document.images).filter(i => i.src.includes('/charts/'))"
-                           ".map(i => [i.src.split('/').pop(), i.alt, i.naturalWidth])")
-    assert [name for name, _alt, _w in charts] == ["keywords.png", "methods.png", "families.png"]
-    assert all(width > 0 for _n, _a, width in charts)
-    keywords = charts[0][1]
-    assert keywords.startswith("今日高频关键词: ") and "(2)" in keywords  # series and numbers, not a generic line
+def test_listing_titles_tell_posts_apart_and_show_no_chart(browser, demo):
     home = open_page(browser, f"{demo}/index.html")
-    thumbnail = home.locator("img[src*='2024-04-01-metaverse-avatars/charts/keywords.png']")
-    assert thumbnail.get_attribute("alt") == keywords
+    titles = home.locator(".listing-title").all_inner_texts()
+    assert len(titles) == 37 and len(set(titles)) == 37
+    assert "元宇宙/虚拟人 · 2024-04-01：Make-Your-Anchor 等 6 篇" in titles
+    assert not home.locator("img[src*='/charts/']").count()  # a listing image is a paper's figure, never a chart
 
 
 def test_injected_script_does_not_run(browser, site):
@@ -200,3 +193,64 @@ def test_today_and_topic_pages_keep_hostile_text_as_text(browser, site):
     topic = open_page(browser, f"{site}/topics/nerf.html")
     assert topic.evaluate("window.__pwned") is None and not topic.dialogs
     assert f"{site}/posts/2024-05-02-nerf/index.html" in topic.evaluate("Array.from(document.links).map(a => a.href)")
+
+
+PHONE = {"width": 390, "height": 844}
+LONG_NAME = "LaboratoryOfExtremelyLongInstitutionNamesForComputerVisionAndGraphicsResearch"  # one word: no break
+
+
+@pytest.fixture(scope="module")
+def phone_site(tmp_path_factory):
+    """A post with a table wider than a phone (two papers of one long-named lab) and its trends page with charts."""
+    project = add_site_files(make_project(tmp_path_factory.mktemp("phone")))
+    base = {"version": "v1", "authors": ["A. Author"], "affiliations": [LONG_NAME],
+            "abstract": "We propose a NeRF method with diffusion. Experiments show it beats baselines."}
+    sample = write_jsonl(project / "phone.jsonl", [
+        {**base, "listed_on": "2024-05-01", "arxiv_id": "2405.00001", "title": "NeRF One"},
+        {**base, "listed_on": "2024-05-02", "arxiv_id": "2405.00002", "title": "NeRF Two"},
+        {**base, "listed_on": "2024-05-02", "arxiv_id": "2405.00003", "title": "NeRF Three"}])
+    for day in ("2024-05-01", "2024-05-02"):
+        result = run_cli(project, "run", "--offline", "--topic", "nerf", "--date", day, "--sample", str(sample))
+        assert result.returncode == 0, result.stderr
+    assert run_cli(project, "render").returncode == 0
+    with serve(project / "_site") as url:
+        yield project, url
+
+
+def chart_text_px(page, project) -> list[tuple[str, float]]:
+    """Each chart's smallest text in CSS px as the page shows it: its font size (pt, from the PNG) × dpi / 72 ×
+    displayed width / natural width."""
+    from PIL import Image
+
+    shown = page.evaluate("Array.from(document.images).filter(i => i.src.includes('/charts/'))"
+                          ".map(i => [new URL(i.src).pathname, i.getBoundingClientRect().width, i.naturalWidth])")
+    sizes = []
+    for path, width, natural in shown:
+        image = Image.open(project / "_site" / path.lstrip("/"))
+        points, dpi = float(image.info["paperpress:min-font-pt"]), image.info["dpi"][0]
+        sizes.append((path, points * dpi / 72 * width / natural))
+    return sizes
+
+
+@pytest.mark.parametrize("path", ["posts/2024-05-02-nerf/index.html", "trends/nerf/index.html"])
+def test_a_phone_reads_without_scrolling_sideways(browser, phone_site, path):
+    project, url = phone_site
+    page = browser.new_page(viewport=PHONE)
+    page.goto(f"{url}/{path}")
+    page.wait_for_load_state("load")
+    page.wait_for_function("Array.from(document.images).every(i => i.complete)")
+    # No sideways scrolling of the page: what is wider than the phone scrolls inside itself.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    tables = page.evaluate("Array.from(document.querySelectorAll('table')).map(t => [t.scrollWidth, "
+                           "t.parentElement.clientWidth, getComputedStyle(t.parentElement).overflowX, "
+                           "getComputedStyle(t).overflowX])")
+    assert tables
+    for width, room, parent_overflow, own_overflow in tables:
+        if width > room:
+            assert "auto" in (parent_overflow, own_overflow) or "scroll" in (parent_overflow, own_overflow)
+    if path.startswith("posts/"):
+        assert any(width > room for width, room, _p, _o in tables)  # the long-named lab's table is wider
+        assert LONG_NAME in page.inner_text("body")
+    else:
+        sizes = chart_text_px(page, project)
+        assert len(sizes) >= 2 and all(px >= 9 for _path, px in sizes), sizes  # no chart text under 9 CSS px

@@ -298,7 +298,8 @@ def test_a_busy_mailing_lists_the_papers_beyond_max_papers(tmp_path):
                summariser="offline", entries=(Entry(paper=make(1)),), listed=(make(2), make(3, "A <b>bold</b> [x](javascript:y)")),
                window=("2026-10-28T19:00:00Z", "2026-11-04T19:00:00Z"))
     header = post.render_header(d)
-    assert "3 papers" in header and "The 1 newest of its 3 new papers" in header
+    assert "arXiv announced 3 new papers for this topic: 1 summarised, 2 listed briefly." in header
+    assert "The 1 newest of its 3 new papers" in header
     assert "sample file's order" in post.render_header(d.model_copy(update={"source": "sample", "window": ()}))
     assert "2026-11-03 14:00 – 2026-11-04 14:00 US Eastern" in header and "since 2026-10-28 15:00" in header
     listed = post.render_listed(d)
@@ -308,7 +309,9 @@ def test_a_busy_mailing_lists_the_papers_beyond_max_papers(tmp_path):
     assert trends.method_table(d)["papers"].sum() >= 2  # the listed papers' method tags count
     papers, _facts, _countries = trends.build_frames([d])
     assert len(papers) == 3  # every paper of the mailing counts in the trends
-    assert post.build_front_matter(d, None)["description"].endswith("Head 1 (+2)")
+    matter = post.build_front_matter(d, None)
+    assert matter["title"] == "Heads · 2026-11-05: Head 1 and 2 more" and "image" not in matter
+    assert matter["description"] == "3 new arXiv papers on Heads in the mailing of 2026-11-05, first: Head 1"
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pytest
@@ -24,8 +25,9 @@ def test_trend_charts_have_the_expected_series(archive, slug, tmp_path):  # noqa
     t = load_trends(archive, slug)
     families = charts.plot_families(t, str(tmp_path))
     assert is_png(families) and (tmp_path / "charts" / "families.png").read_bytes() == families.png
-    assert families.series == tuple(trends.family_over_time(t).index)
-    assert set(families.series) <= set(vocab.family_order()) and len(families.series) >= 5
+    named = {f: vocab.family_label(f, t.language) for f in trends.family_over_time(t).index}
+    assert families.series == tuple(named.values())  # in the page's language: 三维表示, not representation
+    assert set(named) <= set(vocab.family_order()) and len(families.series) >= 5
     papers = charts.plot_papers(t)
     assert is_png(papers) and papers.series == ("papers",) and "2024-01 – 2024-12" in papers.alt
     keywords = charts.plot_keyword_trend(t)
@@ -118,3 +120,30 @@ def test_affiliations_chart_shows_institutions_then_countries(archive):  # noqa:
                             "China", "Switzerland")
     recent = charts.plot_affiliations(t, recent=True)
     assert "China" not in recent.series and recent.alt.startswith("Top affiliations: ")
+
+
+def test_a_zh_topics_charts_hold_no_english_we_wrote(archive, monkeypatch):  # noqa: F811
+    """Titles, axes, legends and family names of a zh topic's charts are Chinese; only series names (keywords,
+    methods, institutions, arXiv's own words) and numbers are not ours to translate."""
+    drawn: list[str] = []
+    render = charts.render_png
+
+    def record(fig):
+        drawn.extend(t.get_text() for t in fig.findobj(charts.matplotlib.text.Text) if t.get_visible() and t.get_text().strip())
+        return render(fig)
+
+    monkeypatch.setattr(charts, "render_png", record)
+    t = load_trends(archive, "metaverse-avatars")
+    planted = planted_trends()
+    zh_planted = trends.Trends(**{**planted.__dict__, "language": "zh", "memo": {}})  # rising and fading, in Chinese
+    made = [charts.plot_families(t), charts.plot_papers(t), charts.plot_keyword_trend(t), charts.plot_affiliations(t),
+            charts.plot_rising(zh_planted)]
+    series = {name for chart in made for name in chart.series}
+    ours = []
+    for text in drawn:
+        for name in sorted(series, key=len, reverse=True):
+            text = text.replace(name, " ")
+        for name in sorted(series, key=len, reverse=True):
+            text = text.replace(name[:23], " ")  # row labels may be cut (charts.cut_label)
+        ours += re.findall(r"[A-Za-z]{2,}", text)
+    assert not ours, sorted(set(ours))

@@ -6,6 +6,7 @@ import os
 import re
 
 import pytest
+import yaml
 
 from paperpress import archive as store
 
@@ -78,6 +79,12 @@ def test_live_post_with_summaries_figures_and_affiliations(tmp_path, fakes):
     assert FAKE_KEY not in result.stdout + result.stderr + rendered.stdout + rendered.stderr
     assert openalex.requests[0].params["api_key"] == OPENALEX_KEY  # sent by the kernel, read from its environment
     assert not files_holding(project, OPENALEX_KEY) and OPENALEX_KEY not in result.stdout + result.stderr
+    # The listing image is the first paper's teaser figure (from the fake PDFs), with its own alt text.
+    matter = yaml.safe_load(read_post(project / POST).cells[0].source.strip("-\n"))
+    teaser = first.extras.figures[0]
+    assert matter["image"] == teaser.path == "figures/2403.16510v1-1.webp" and matter["image-alt"] == teaser.alt
+    home = (project / "_site" / "index.html").read_text(encoding="utf-8")
+    assert f'<img src="{POST}/{teaser.path}"' in home
 
 
 def test_rerun_makes_no_model_calls_and_same_bytes(tmp_path, fakes):

@@ -1,5 +1,6 @@
 """`paperpress run` end to end on the embedded sample: the post, its bytes, and every bad input."""
 
+import html
 import json
 import re
 import shutil
@@ -9,7 +10,7 @@ import nbformat
 import pytest
 import yaml
 
-from .helpers import (BIN, ROOT, chart_links, html_tables, make_project, markdown_outputs, markdown_sections,
+from .helpers import (BIN, ROOT, add_site_files, chart_links, html_tables, make_project, markdown_outputs, markdown_sections,
                       read_post, run_cli, tree_bytes, write_jsonl)
 
 SEED_TITLES = [
@@ -45,12 +46,12 @@ def test_front_matter_is_cell_zero(demo):
     cell = nb.cells[0]
     assert cell.cell_type == "raw" and cell.source.startswith("---\n") and cell.source.endswith("\n---")
     matter = yaml.safe_load(cell.source.strip("-\n"))
-    assert matter["title"] == "元宇宙/虚拟人 · 2024-04-01"
+    assert matter["title"] == "元宇宙/虚拟人 · 2024-04-01：Make-Your-Anchor 等 6 篇"  # tells the posts apart
     assert matter["date"] == "2024-04-01" and matter["lang"] == "zh-Hans"
     assert matter["categories"][0] == "元宇宙/虚拟人"
-    assert SEED_TITLES[0] in matter["description"] and "Update in 2024-04-01" in matter["description"]
-    assert (project / POST / matter["image"]).is_file()
-    assert matter["keywords"][0] == "元宇宙/虚拟人" and len(matter["keywords"]) > 3
+    assert matter["description"] == f"元宇宙/虚拟人 方向 arXiv 2024-04-01 批次的 6 篇新论文，首篇：{SEED_TITLES[0]}"
+    assert "image" not in matter  # no paper figure offline, and never a chart
+    assert matter["keywords"] == ["元宇宙/虚拟人", "3d gaussian splatting", "diffusion model", "audio-driven", "mesh"]
 
 
 def test_clean_demo_run_prints_no_warning(demo):
@@ -81,42 +82,42 @@ def test_every_seed_paper_has_every_section(demo):
     project, _ = demo
     outputs = markdown_outputs(read_post(project / POST))
     header = outputs[0]
-    assert "summaries by the offline extractive summariser" in header
-    assert "2024-04-01" in header and "元宇宙/虚拟人" in header
+    assert "离线抽取式摘要器：每一条都是论文摘要中的原句" in header
+    assert "[元宇宙/虚拟人](../../topics/metaverse-avatars.html) ([RSS 订阅](../../topics/metaverse-avatars.xml)) · arXiv 2024-04-01 批次 · 来源：样本数据（离线）" in header
+    assert "本批次 arXiv 为本主题公布了 6 篇新论文：全部有总结。" in header  # the ledger
     papers = [o for o in markdown_sections(read_post(project / POST)) if o.startswith("## ") and "**Authors:**" in o]
-    headings = [p.splitlines()[0][3:] for p in papers]
-    assert all(re.search(r" \{#arxiv-\d{4}\.\d{5}\}$", h) for h in headings)  # the anchor the today page and mail link
-    assert [unescape(re.sub(r" \{#arxiv-[^}]*\}$", "", h)) for h in headings] == SEED_TITLES
+    headings = [p.splitlines()[0] for p in papers]
+    assert [unescape(re.sub(r" \{#arxiv-[\d.]+\}$", "", h[3:])) for h in headings] == SEED_TITLES
+    assert headings[0].endswith(" {#arxiv-2403.16510}")  # a stable anchor per paper
     for section in papers:
-        for part in ("**Authors:**", "[PDF](https://arxiv.org/pdf/", "**摘要**", "**关键要点**", "**结构化解读**",
-                     "**研究背景:**", "**过去的方法及问题:**", "**提出的研究方法:**", "**结论:**", "**工作量:**",
-                     "<details>", "点此查看论文截图"):
+        for part in ("**Authors:**", "[PDF](https://arxiv.org/pdf/", "**一句话总结**（摘要原句）", "**结构化解读**",
+                     "**第一作者单位:** 未知"):
             assert part in section, (part, section[:80])
-        assert len(re.findall(r"^- ", section.split("**关键要点**")[1].split("**结构化解读**")[0], re.M)) >= 3
+        for absent in ("<details>", "点此查看论文截图", "暂无论文截图", ": 无", "**工作量:**", "\\url"):
+            assert absent not in section, (absent, section[:80])  # no empty figure block, no empty field
     assert "accepted at CVPR2024" in papers[0]
 
 
-def test_trend_section_has_tables_and_two_charts(demo):
+def test_papers_come_first_then_a_short_trend_section(demo):
     project, _ = demo
     nb = read_post(project / POST)
-    text = "\n".join(markdown_outputs(nb))
-    assert "<caption>高频关键词</caption>" in text and "<caption>方法标签</caption>" in text
-    charts = dict(chart_links(nb))  # each chart a Markdown link to its file, with its own alt text
-    assert list(charts) == ["charts/keywords.png", "charts/methods.png"]
-    assert charts["charts/keywords.png"].startswith("今日高频关键词: 3d gaussian splatting (2)")
-    assert all((project / POST / path).is_file() for path in charts)
-    assert not [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     outputs = markdown_outputs(nb)
-    trend_at = next(i for i, o in enumerate(outputs) if o.startswith("## 趋势"))
     first_paper = next(i for i, o in enumerate(outputs) if "**Authors:**" in o)
-    assert 0 < trend_at < first_paper  # the seed's order: header, trends, papers
+    trend_at = next(i for i, o in enumerate(outputs) if o.startswith("## 趋势"))
+    assert first_paper == 1 and trend_at == first_paper + 1  # header, papers, trends
+    # Only what several papers share is tabulated; nothing is charted twice (nor at all: tables say it).
+    assert html_tables(nb) == {"多篇论文共有的关键词": [("3d gaussian splatting", "2"), ("diffusion model", "2")],
+                               "多篇论文共有的方法标签": [("3D Gaussian Splatting", "三维表示", "2"), ("diffusion", "生成模型", "2"),
+                                                  ("mesh", "三维表示", "2"), ("video-driven", "驱动信号", "2")]}
+    assert not chart_links(nb) and not [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    trend = outputs[trend_at]
+    assert "今日暂无已知单位" in trend and "[趋势页](../../trends/metaverse-avatars/index.html)" in trend
+    assert not re.search(r"<th>(keyword|papers|method|family)</th>", trend)
 
 
 def test_every_shown_cell_has_one_markdown_output_for_quarto(demo):
     project, _ = demo
     nb = read_post(project / POST)
-    matter = yaml.safe_load(nb.cells[0].source.strip("-\n"))
-    assert matter["image-alt"] == dict(chart_links(nb))["charts/keywords.png"]  # the listing thumbnail's
     shown = [c for c in nb.cells if c.cell_type == "code" and "remove-cell" not in c.metadata.get("tags", [])]
     for cell in shown:
         # `output: asis` and nothing Quarto would copy onto a div around the cell (papermill's `tags: []`):
@@ -233,7 +234,12 @@ def test_script_in_abstract_shows_as_text_and_empty_day(tmp_path):
     allowed = run_cli(project, "run", "--offline", "--sample", str(sample), "--topic", "nerf",
                       "--date", "2024-05-01", "--allow-empty")
     assert allowed.returncode == 0
-    assert "No new papers" in "\n".join(markdown_outputs(read_post(project / "posts" / "2024-05-01-nerf")))
+    empty = read_post(project / "posts" / "2024-05-01-nerf")
+    text = "\n".join(markdown_outputs(empty))
+    assert text.count("no new papers") == 1 and "## " not in text and "<table" not in text  # said once, nothing empty
+    matter = yaml.safe_load(empty.cells[0].source.strip("-\n"))
+    assert matter["description"] == "No new arXiv papers on NeRF in the mailing of 2024-05-01."
+    assert matter["title"] == "NeRF · 2024-05-01: no new papers" and "image" not in matter
 
 
 def test_plain_papermill_runs_the_template(tmp_path):
@@ -249,9 +255,7 @@ def test_plain_papermill_runs_the_template(tmp_path):
                    capture_output=True)
     plain = nbformat.read(out, as_version=4)
     assert len([o for o in markdown_sections(plain) if "**Authors:**" in o]) == 6
-    # No output folder: nothing saved to link to, so the charts show inline.
-    assert len([o for c in plain.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]) == 2
-    assert not chart_links(plain)
+    assert not [o for c in plain.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
 
 
 def test_preview_site_links_the_post(demo):
@@ -267,11 +271,11 @@ def test_preview_site_links_the_post(demo):
     page = (project / "_site" / POST / "index.html").read_text(encoding="utf-8")
     for title in SEED_TITLES:
         assert title.split(":")[0] in page
-    assert "summaries by the offline extractive summariser" in page
+    assert "离线抽取式摘要器" in page
     # The preview builds its table of contents as Quarto would: the trends heading and every paper.
     toc = re.search(r'<nav id="TOC".*?</nav>', page, re.S).group(0)
     entries = [re.sub(r"<[^>]+>", "", a) for a in re.findall(r"<a [^>]*>(.*?)</a>", toc, re.S)]
-    assert entries == ["趋势", *SEED_TITLES]
+    assert entries == [*SEED_TITLES, "趋势"]
 
 
 def test_sample_affiliations_reach_the_tables_and_the_trends(tmp_path):
@@ -290,15 +294,69 @@ def test_sample_affiliations_reach_the_tables_and_the_trends(tmp_path):
                      "--from", "2024-04-01", "--to", "2024-04-08", "--jobs", "2")
     assert result.returncode == 0, result.stderr
     first = read_post(project / "posts" / "2024-04-01-metaverse-avatars")
-    assert html_tables(first)["作者单位（OpenAlex 或 PDF）"] == [  # two spellings, one institution
-        ("Tsinghua University", "China", "2"), ("Google", "United States", "1")]
+    assert html_tables(first)["多篇论文共有的单位（OpenAlex 或 PDF）"] == [  # two spellings, one institution
+        ("Tsinghua University", "China", "2")]
     text = "\n".join(markdown_outputs(first))
     assert "**第一作者单位:** Dept. of Computer Science, Tsinghua Univ., Beijing, China" in text
     later = read_post(project / "posts" / "2024-04-08-metaverse-avatars")
-    assert html_tables(later)["作者单位（OpenAlex 或 PDF）"] == [
-        ("ETH Zurich", "Switzerland", "1"), ("Tsinghua University", "China", "1")]
-    assert html_tables(later)["高频单位 (近 90 天)"][0] == ("Tsinghua University", "China", "3")
+    assert "已知单位的 1 篇论文来自 2 个不同的单位。" in "\n".join(markdown_outputs(later))  # nothing shared: a sentence
+    assert html_tables(later)["高频单位"][0] == ("Tsinghua University", "China", "3")  # under 近 90 天
     assert "今日暂无已知单位" not in text + "\n".join(markdown_outputs(later))
     page = html_tables(read_post(project / "trends" / "metaverse-avatars"))
     assert page["高频单位"][0][:3] == ("Tsinghua University", "China", "3")
     assert page["单位所在国家/地区"] == [("China", "3"), ("Switzerland", "1"), ("United States", "1")]
+
+
+# Latin-script words a zh post may hold besides arXiv's and the model's text: names, not English we wrote.
+NAMES_WE_WRITE = {"Authors", "PDF", "arXiv", "API", "OpenAlex", "Google", "Gemini", "tokens", "max_papers"}
+
+
+def english_we_wrote() -> set[str]:
+    """Every word of the English labels of a post and of method families (data/labels.yml): the list to scan for."""
+    labels = yaml.safe_load((ROOT / "lib" / "paperpress" / "data" / "labels.yml").read_text(encoding="utf-8"))
+    texts = [*labels["post"]["en"].values(), *labels["families"]["en"].values(), *labels["families"]["en"]]
+    words = {w for text in texts for w in re.findall(r"[A-Za-z][A-Za-z_-]+", re.sub(r"\{[^}]*\}", " ", text))}
+    return words - NAMES_WE_WRITE - {"arXiv", "md"}
+
+
+def outside_text(digest: dict) -> list[str]:
+    """What arXiv and the summariser wrote, and the vocabulary's names: not ours to translate, longest first."""
+    from paperpress.post import short_title
+    from paperpress.text import strip_latex
+
+    texts = [digest["topic_name"]]
+    for entry in digest["entries"]:
+        paper, summary = entry["paper"], entry["summary"] or {}
+        texts += [paper["title"], short_title(paper["title"]), strip_latex(paper["abstract"]), paper["comment"] or "", *paper["authors"]]
+        for value in [*summary.values(), *(summary.get("conclusion") or {}).values()]:
+            texts += value if isinstance(value, list) else [value] if isinstance(value, str) else []
+    return sorted({" ".join(t.split()) for t in texts if t}, key=len, reverse=True)
+
+
+def test_a_zh_post_holds_no_english_we_wrote(demo):
+    project, _ = demo
+    add_site_files(project)
+    assert run_cli(project, "render").returncode == 0
+    page = (project / "_site" / POST / "index.html").read_text(encoding="utf-8")
+    main = re.search(r"<main>(.*)</main>", page, re.S).group(1)
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", main)).split())
+    for outside in outside_text(json.loads((project / POST / "digest.json").read_text(encoding="utf-8"))):
+        text = text.replace(outside, " ")
+    text = re.sub(r"https?://\S+", " ", text)
+    vocabulary = {t for t in re.findall(r"<td>([^<]*)</td>", main)}  # keyword and method names in the tables
+    words = set(re.findall(r"[A-Za-z][A-Za-z_-]+", " ".join(w for w in text.split() if w not in vocabulary)))
+    assert not words & english_we_wrote(), sorted(words & english_we_wrote())
+    assert words <= NAMES_WE_WRITE, sorted(words - NAMES_WE_WRITE)
+
+
+def test_an_empty_zh_mailing_says_so_once():
+    from paperpress import post, trendpage
+    from paperpress.records import Digest
+
+    empty = Digest(date="2024-05-01", topic_slug="metaverse-avatars", topic_name="元宇宙/虚拟人", language="zh",
+                   source="sample", summariser="offline", entries=())
+    page = "\n".join([post.render_header(empty), *trendpage.render_post_trends(empty)])
+    assert page.count("没有本主题的新论文") == 1 and "以下总结由机器生成" not in page and "<table" not in page
+    matter = post.build_front_matter(empty, None)
+    assert matter["description"] == "元宇宙/虚拟人 方向 arXiv 2024-05-01 批次没有新论文。"
+    assert matter["title"] == "元宇宙/虚拟人 · 2024-05-01：本批次无新论文"

@@ -379,5 +379,6 @@ def test_post_front_matter_shows_the_literal_title_on_every_page(tmp_path, title
         assert f"T {shown}" in text, path
         assert parse(page).scripts == 0 and "<img src=x" not in text and "<em>" not in text and "href=\"javascript" not in text
     page = (tmp_path / "_site" / "posts" / "2024-04-02-t" / "index.html").read_text(encoding="utf-8")
-    assert f"<title>T {shown} · 2024-04-02 – paperpress</title>" in page
-    assert f'<meta name="description" content="New arXiv papers on T {html.escape(title)}, 2024-04-02: ' in page
+    first = html.escape(post.short_title(title), quote=False)
+    assert f"<title>T {shown} · 2024-04-02: {first} – paperpress</title>" in page
+    assert f'<meta name="description" content="1 new arXiv paper on T {html.escape(title)} in the mailing of 2024-04-02' in page

@@ -111,7 +111,7 @@ def test_front_matter_and_post_dates(archive, tmp_path):  # noqa: F811
     (tmp_path / "charts" / "families.png").write_bytes(b"png")
     trendpage.save_front_matter(t, str(tmp_path))
     matter = json.loads((tmp_path / "front-matter.json").read_text(encoding="utf-8"))
-    assert matter.pop("image-alt").startswith("各方法类别每月论文数 (2024-01 – 2024-12) representation: 6, 0, 0, 6")
+    assert matter.pop("image-alt").startswith("各方法类别每月论文数 (2024-01 – 2024-12) 三维表示: 6, 0, 0, 6")
     assert matter == {"title": "趋势 · 元宇宙/虚拟人", "date": "2024-12-07",
                       "description": "元宇宙/虚拟人 方向趋势：方法类别、单位与关键词随时间的变化（37 篇推送，2024-01-24 至 2024-12-07）。",
                       "lang": "zh-Hans", "echo": False, "toc": True, "image": "charts/families.png"}
@@ -166,23 +166,20 @@ def test_trends_page_end_to_end(project, monkeypatch):
 
 
 @pytest.mark.slow
-def test_post_shows_archive_sections_after_todays_trends(project):
+def test_post_shows_the_last_90_days_after_todays_trends(project):
     result = run_cli(project, "run", "--offline", "--sample", str(SAMPLE_DIR / "talking-head.jsonl"),
                      "--topic", "talking-head", "--date", "2024-12-07", "--max-papers", "100",
                      "--no-trends")  # papermill run 2 (the page has its own test)
     assert result.returncode == 0, result.stderr
     folder = project / "posts" / "2024-12-07-talking-head"
-    outputs = markdown_outputs(read_post(folder))
-    trend = next(i for i, o in enumerate(outputs) if o.startswith("## Trends\n"))
-    recent = next(i for i, o in enumerate(outputs) if o.startswith("### Last 90 days"))
-    paper = next(i for i, o in enumerate(outputs) if "**Authors:**" in o)
-    assert trend < recent < paper
     nb = read_post(folder)
-    assert "**No significant change: none of the" in "\n".join(outputs)  # the page's statistic
-    assert "trends.json" not in "\n".join(outputs)  # the data file sits beside trends pages, not posts
-    alts = [alt for _path, alt in chart_links(nb)]
-    assert any(a.startswith("Papers per method family and week (2024-09-09 – 2024-12-02)") for a in alts)
-    assert (folder / "charts" / "families.png").is_file()
+    text = "\n".join(markdown_outputs(nb))
+    paper, trend, recent = text.index("**Authors:**"), text.index("\n## Trends\n"), text.index("\n### Last 90 days\n")
+    assert paper < trend < recent  # the papers first, then today's trends, then the last 90 days
+    assert "Against the 90 days before: no keyword, method, method family or institution changed significantly." in text
+    assert "trends.json" not in text  # the data file sits beside trends pages, not posts
+    assert not chart_links(nb) and not (folder / "charts").exists()  # the trends page has the charts
+    assert text.rstrip().endswith("[trends page](../../trends/talking-head/index.html).")
 
 
 def test_rising_chart_and_data_file(tmp_path):

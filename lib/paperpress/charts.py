@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # charts are files and notebook outputs; never a window
 import matplotlib.patches  # noqa: E402
+import matplotlib.text  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
@@ -23,8 +24,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .config import load_labels  # noqa: E402
-from .records import Digest  # noqa: E402
 from .text import quote_attribute  # noqa: E402
+from .vocab import family_label  # noqa: E402
 from . import trends  # noqa: E402
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
@@ -33,7 +34,12 @@ CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanY
              "WenQuanYi Zen Hei", "Droid Sans Fallback", "SimHei", "Microsoft YaHei", "PingFang SC"]
 LABELS = load_labels("charts")  # data/labels.yml
 HEATMAP = "cividis"  # sequential and readable with colour-vision deficiencies (and in greyscale)
-MAX_ANNOTATED = 26  # more columns than this and the numbers in the cells get unreadable
+MAX_ANNOTATED = 16  # more columns than this and the numbers in the cells get unreadable (at the phone width below)
+# A phone shows a chart about 340 CSS px wide (Quarto's article at 390 px; the preview's 350). Drawn at most
+# WIDTH inches wide (layout included) with no text under SMALL points, its smallest text stays >= 9 CSS px
+# there: SMALL pt × dpi/72 × 340 px / (WIDTH in × dpi) = 10 × 340 / (72 × 4.8) ≈ 9.8 px.
+WIDTH = 4.8
+SMALL = 10
 
 
 def add_system_cjk_fonts() -> None:
@@ -73,6 +79,11 @@ def apply_style() -> None:
         "axes.spines.right": False,
         "axes.titleweight": "normal",  # CJK fonts often have one weight only
         "axes.titlesize": 12,
+        "font.size": 11,
+        "axes.labelsize": SMALL,
+        "xtick.labelsize": SMALL,
+        "ytick.labelsize": SMALL,
+        "legend.fontsize": SMALL,
         "axes.grid": True,
         "grid.alpha": 0.3,
         "figure.dpi": 100,
@@ -116,10 +127,20 @@ class Chart:
         return path
 
 
+def smallest_text(fig) -> float:
+    """The smallest font size (points) of the text a figure shows: what a phone's reader has to read."""
+    sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes, default=0.0)
+
+
 def render_png(fig) -> bytes:
-    """PNG bytes of a figure, without the metadata that would change between versions."""
+    """PNG bytes of a figure, without the metadata that would change between versions.
+
+    The PNG carries its smallest font size (`paperpress:min-font-pt`) beside its dpi (pHYs): a browser test
+    turns them into CSS pixels at the width a page shows the image.
+    """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
+    fig.savefig(buffer, format="png", metadata={"Software": None, "paperpress:min-font-pt": f"{smallest_text(fig):g}"})
     plt.close(fig)
     return buffer.getvalue()
 
@@ -135,7 +156,7 @@ def plot_bars(table: pd.DataFrame, label: str, title: str, xlabel: str, colors: 
               legend: dict[str, str] | None = None):
     """A horizontal bar chart of a (label, papers) table, largest on top; legend maps names to colours."""
     apply_style()
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.35 * max(len(table), 1)))
+    fig, ax = plt.subplots(figsize=(WIDTH, 1.2 + 0.35 * max(len(table), 1)), layout="constrained")
     draw_bars(ax, table, label, title, xlabel, colors, legend)
     return fig
 
@@ -148,13 +169,14 @@ def draw_bars(ax, table: pd.DataFrame, label: str, title: str, xlabel: str, colo
         ax.set_axis_off()
     else:
         rows = table.iloc[::-1]
-        ax.barh(rows[label], rows["papers"], color=(colors[::-1] if colors else PALETTE[0]))
+        ax.barh(range(len(rows)), rows["papers"], color=(colors[::-1] if colors else PALETTE[0]))
+        ax.set_yticks(range(len(rows)), [cut_label(name) for name in rows[label]])
         ax.set_xlabel(xlabel)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(axis="y", visible=False)
         if legend:  # right of the axes: inside, it covered the shortest bars
             handles = [matplotlib.patches.Patch(color=c, label=name) for name, c in legend.items()]
-            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=9)
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     put_title(ax, title)
 
 
@@ -164,31 +186,6 @@ def save_chart(chart: Chart, output_dir: str) -> Chart:
         return chart
     chart.save(output_dir)
     return dataclasses.replace(chart, file=f"charts/{chart.name}.png")
-
-
-def describe_keywords(digest: Digest) -> str:
-    """Alt text of the keywords chart: each keyword with its count (also the post's listing thumbnail's)."""
-    table = trends.keyword_table(digest)
-    return f"{LABELS[digest.language]['keywords']}: " + ", ".join(f"{k} ({n})" for k, n in table.itertuples(index=False))
-
-
-def plot_keywords(digest: Digest, output_dir: str = "") -> Chart:
-    """Bar chart of today's most frequent keywords."""
-    words = LABELS[digest.language]
-    table = trends.keyword_table(digest)
-    fig = plot_bars(table, "keyword", words["keywords"], words["papers"] if len(table) else words["none"])
-    return save_chart(Chart("keywords", render_png(fig), describe_keywords(digest), tuple(table["keyword"])), output_dir)
-
-
-def plot_methods(digest: Digest, output_dir: str = "") -> Chart:
-    """Bar chart of today's method tags, coloured by family."""
-    words = LABELS[digest.language]
-    table = trends.method_table(digest)
-    legend = family_colours(table["family"])
-    colors = [legend[f] for f in table["family"]]
-    fig = plot_bars(table, "method", words["methods"], words["papers"] if len(table) else words["none"], colors, legend)
-    alt = f"{words['methods']}: " + ", ".join(f"{m} ({n})" for m, _f, n in table.itertuples(index=False))
-    return save_chart(Chart("methods", render_png(fig), alt, tuple(table["method"])), output_dir)
 
 
 def family_colours(families) -> dict[str, str]:
@@ -201,17 +198,23 @@ def family_colours(families) -> dict[str, str]:
 # --- trends over time -----------------------------------------------------------------------------
 
 
+def cut_label(label, limit: int = 28) -> str:
+    """A row label short enough to leave the bars room on a phone (the alt text keeps it whole)."""
+    text = str(label)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def pick_rotation(labels, ax) -> int:
-    """Upright period labels when they fit side by side at 8 pt, else turned 90°."""
-    width = ax.get_position().width * ax.figure.get_figwidth()  # inches of the axes
-    return 0 if sum(len(str(label)) + 1.5 for label in labels) * 0.065 < width else 90
+    """Upright period labels when they fit side by side at 10 pt, else turned 90°."""
+    width = 0.75 * ax.figure.get_figwidth()  # inches of the axes, about (the layout places them at draw time)
+    return 0 if sum(len(str(label)) + 1.5 for label in labels) * 0.09 < width else 90
 
 
 def plot_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, words: dict):
     """Rows × periods as a heatmap with the count in each non-empty cell."""
     apply_style()
     rows, cols = table.shape if not table.empty else (1, 1)
-    fig, ax = plt.subplots(figsize=(min(max(4.5, 1.6 + 0.45 * cols), 9.5), 1.4 + 0.42 * rows))
+    fig, ax = plt.subplots(figsize=(WIDTH, 1.4 + 0.42 * rows), layout="constrained")
     put_title(ax, title)
     if table.empty or not table.to_numpy().any():
         ax.text(0.5, 0.5, words["empty"], ha="center", va="center", transform=ax.transAxes)
@@ -219,21 +222,21 @@ def plot_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, word
         return fig
     values = table.to_numpy()
     image = ax.imshow(values, aspect="auto", cmap=HEATMAP, vmin=0)
-    ax.set_xticks(range(cols), table.columns, rotation=pick_rotation(table.columns, ax), fontsize=8)
-    ax.set_yticks(range(rows), table.index)
+    ax.set_xticks(range(cols), table.columns, rotation=pick_rotation(table.columns, ax))
+    ax.set_yticks(range(rows), [cut_label(label) for label in table.index])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(False)
     if cols > MAX_ANNOTATED:  # no numbers in the cells: the colour scale has to say what a colour means
         bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
-        bar.set_label(words["papers"], fontsize=8)
+        bar.set_label(words["papers"])
         bar.locator = matplotlib.ticker.MaxNLocator(integer=True)  # counts of papers: no 0.5 ticks
         bar.update_ticks()
         return fig
     for (r, c), value in np.ndenumerate(values):
         if value:  # dark cells get light text: the scale runs from dark blue to yellow
             colour = "white" if value < values.max() * 0.6 else "black"
-            ax.text(c, r, str(value), ha="center", va="center", fontsize=8, color=colour, in_layout=False)
+            ax.text(c, r, str(value), ha="center", va="center", fontsize=SMALL, color=colour, in_layout=False)
     return fig
 
 
@@ -241,14 +244,14 @@ def plot_columns(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, empt
     """One row of counts per period as vertical bars."""
     apply_style()
     cols = table.shape[1] if not table.empty else 1
-    fig, ax = plt.subplots(figsize=(min(max(4.5, 1.6 + 0.4 * cols), 9.5), 3.2))
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.2), layout="constrained")
     put_title(ax, title)
     if table.empty:
         ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
     ax.bar(range(cols), table.iloc[0].to_numpy(), color=PALETTE[0])
-    ax.set_xticks(range(cols), table.columns, rotation=pick_rotation(table.columns, ax), fontsize=8)
+    ax.set_xticks(range(cols), table.columns, rotation=pick_rotation(table.columns, ax))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.yaxis.get_major_locator().set_params(integer=True)
@@ -259,14 +262,14 @@ def plot_columns(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, empt
 def plot_changes(changes: list[dict], needed: float | None, title: str, words: dict):
     """Rising (blue, right) and fading (orange, left) terms as horizontal bars of their z, the threshold dashed."""
     apply_style()
-    fig, ax = plt.subplots(figsize=(6.5, 1.4 + 0.34 * max(len(changes), 1)))
+    fig, ax = plt.subplots(figsize=(WIDTH, 1.6 + 0.34 * max(len(changes), 1)), layout="constrained")
     put_title(ax, title)
     if not changes:
         ax.text(0.5, 0.5, words["no_change"], ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
     rows = changes[::-1]  # barh draws bottom up: the strongest rise ends on top
-    labels = [f"{c['term']} · {words['k_' + c['kind']]} ({c['now']} {words['vs']} {c['before']})" for c in rows]
+    labels = [f"{cut_label(c['term'], 24)} · {words['k_' + c['kind']]} ({c['now']} {words['vs']} {c['before']})" for c in rows]
     scores = [c["score"] for c in rows]
     ax.barh(range(len(rows)), scores, color=[PALETTE[0] if z > 0 else PALETTE[1] for z in scores])
     ax.set_yticks(range(len(rows)), labels)
@@ -278,8 +281,8 @@ def plot_changes(changes: list[dict], needed: float | None, title: str, words: d
     ax.grid(axis="y", visible=False)
     drawn = (("rising", PALETTE[0], max(scores) > 0), ("fading", PALETTE[1], min(scores) < 0))
     handles = [matplotlib.patches.Patch(color=colour, label=words[f"{name}_legend"]) for name, colour, shown in drawn if shown]
-    # Right of the axes: inside, it would cover a bar whichever corner it took.
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=9)
+    # Below the axes: inside, it would cover a bar whichever corner it took; beside them, it narrowed the bars.
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
     return fig
 
 
@@ -301,14 +304,19 @@ def period_words(table: pd.DataFrame, words: dict) -> tuple[str, str]:
 def describe_families(t: trends.Trends, recent: bool = False) -> str:
     """Alt text of the families heatmap: its title and each family's counts (also the trends page's thumbnail's)."""
     words = LABELS[t.language]
-    table = trends.family_over_time(t, recent=recent)
+    table = named_families(trends.family_over_time(t, recent=recent), t.language)
     return words["families"].format(period=period_words(table, words)[0]) + describe_rows(table)
+
+
+def named_families(table: pd.DataFrame, language: str) -> pd.DataFrame:
+    """A families × periods table with the families named in the page's language."""
+    return table.rename(index=lambda family: family_label(family, language))
 
 
 def plot_families(t: trends.Trends, output_dir: str = "", recent: bool = False) -> Chart:
     """Heatmap of papers per method family and period (the post's window, or the whole archive)."""
     words = LABELS[t.language]
-    table = trends.family_over_time(t, recent=recent)
+    table = named_families(trends.family_over_time(t, recent=recent), t.language)
     period, axis = period_words(table, words)
     fig = plot_heatmap(table, words["families"].format(period=period), axis, words["family"], words)
     alt = describe_families(t, recent)
@@ -358,9 +366,8 @@ def plot_affiliations(t: trends.Trends, output_dir: str = "", recent: bool = Fal
     heights = [1.0 + 0.35 * max(len(table), 1) for table, _l, _w in tables]
     # One figure for both: a figure costs a layout pass whatever it holds.
     gap = 1.0  # inches between the panels: the upper x label and the lower title
-    fig, axes = plt.subplots(len(tables), 1, figsize=(7, sum(heights) + gap * (len(tables) - 1)),
-                             height_ratios=heights, squeeze=False)
-    fig.subplots_adjust(hspace=gap / (sum(heights) / len(heights)))  # hspace is in mean axes heights
+    fig, axes = plt.subplots(len(tables), 1, figsize=(WIDTH, sum(heights) + gap * (len(tables) - 1)),
+                             height_ratios=heights, squeeze=False, layout="constrained")
     for ax, (table, label, key) in zip(axes[:, 0], tables):
         draw_bars(ax, table, label, words[key], words["papers"] if len(table) else words["empty"])
     alt = ". ".join(f"{words[key]}: " + ", ".join(f"{name} ({n})" for name, n in table.itertuples(index=False))

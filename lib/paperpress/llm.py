@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from pydantic import ValidationError
 
 from .config import Endpoint
-from .records import Entry, Extras, Paper, Summary, Usage
+from .records import Entry, Extras, ModelSummary, Paper, Summary, Usage
 from .vocab import tag_methods
 
 # Bump when the prompt or schema changes in a way that should refresh cached summaries.
@@ -129,7 +129,7 @@ class Reply:
 
 def build_schema(language: str) -> dict:
     """The JSON schema shown to the model: Summary's, inlined, with descriptions and length hints."""
-    schema = copy.deepcopy(Summary.model_json_schema())
+    schema = copy.deepcopy(ModelSummary.model_json_schema())
     conclusion = schema.pop("$defs")["Conclusion"]
     schema["properties"]["conclusion"] = conclusion
     if language != "zh":
@@ -281,7 +281,7 @@ def read_answer_text(text: str, language: str, schema: dict | None = None) -> Su
     if problem:
         raise AnswerError(problem)
     try:
-        summary = Summary.model_validate(data)
+        summary = Summary.model_validate(ModelSummary.model_validate(data).model_dump())  # a model owes 3+ takeaways
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "answer"

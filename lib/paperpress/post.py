@@ -13,9 +13,10 @@ from . import mailings, trends
 from .archive import write_front_matter
 from .claims import find_source_sentence
 from .config import load_labels
-from .records import Digest, Entry, Paper, Summary
+from .records import Digest, Entry, Summary
 from .summarise import split_sentences
-from .text import escape_md, fence, link, paper_anchor
+from .text import cut_text, escape_md, fence, link, paper_anchor, strip_latex
+from .vocab import family_label, find_concepts, query_terms
 
 LABELS = load_labels("post")  # data/labels.yml
 
@@ -32,19 +33,21 @@ def summariser_label(digest: Digest) -> str:
     return words["model"].format(model=escape_md(digest.summariser.removeprefix("gemini:")))
 
 
+def paper_noun(n: int, words: dict) -> str:
+    """The noun a count of papers takes: "1 paper", "6 papers" (Chinese: 篇论文 either way)."""
+    return words["paper"] if n == 1 else words["papers"]
+
+
+
 def render_header(digest: Digest) -> str:
-    """The top of the post: disclaimer, who summarised, and the day's counts."""
+    """The top of the post: the machine-summary notice, the mailing and its source, and the ledger of its papers."""
     words = LABELS[digest.language]
-    lines = [
-        f"> ⚠️ {words['disclaimer'].format(by=summariser_label(digest))}",
-        "",
-        f"**{words['topic']}:** {render_topic_link(digest)} · **{words['update'].format(date=digest.date)}** · "
-        f"{len(digest.entries) + len(digest.listed)} {words['papers']} · {words['source']}: {escape_md(digest.source)}",
-    ]
+    source = words["source_arxiv" if digest.source == "arxiv" else "source_sample"]
+    lines = [] if not digest.entries else [f"> ⚠️ {words['disclaimer'].format(by=summariser_label(digest))}", ""]
+    lines.append(f"{render_topic_link(digest)} · {words['mailing_of'].format(date=digest.date)} · {source}")
+    lines.append(f"\n{render_ledger(digest)}")
     lines += [f"\n{line}" for line in (render_mailing(digest), render_choice(digest)) if line]
     lines += [f"\n> {escape_md(note)}" for note in digest.notes]
-    if not digest.entries:
-        lines += ["", words["empty"]]
     return "\n".join(lines)
 
 
@@ -53,6 +56,20 @@ def render_topic_link(digest: Digest) -> str:
     # topics/<slug>.qmd is written by topicpages from the sidecars; links are to the .html Quarto makes of it.
     page = f"../../topics/{digest.topic_slug}"
     return f"[{escape_md(digest.topic_name)}]({page}.html) ([{LABELS[digest.language]['feed']}]({page}.xml))"
+
+
+def render_ledger(digest: Digest) -> str:
+    """The mailing's papers in one sentence: announced for the topic, summarised, listed briefly, updated."""
+    words = LABELS[digest.language]
+    n, listed, updated = len(digest.entries), len(digest.listed), len(digest.updated)
+    more = [words["ledger_updated"].format(n=updated, papers=paper_noun(updated, words))] if updated else []
+    if not n + listed:  # said once, here (and in the description)
+        space = " " if digest.language == "en" else ""
+        return words["empty"] + (space + words["sep"].join(more) + words["end"] if more else "")
+    head = words["ledger"].format(total=n + listed, papers=paper_noun(n + listed, words))
+    parts = [words["ledger_all"]] if not listed else [words["ledger_summarised"].format(n=n),
+                                                      words["ledger_listed"].format(n=listed)]
+    return head + words["colon"] + words["sep"].join(parts + more) + words["end"]
 
 
 def render_mailing(digest: Digest) -> str:
@@ -83,7 +100,7 @@ def render_listed(digest: Digest) -> str:
     items = []
     for paper in digest.listed:
         authors = list(paper.authors[:8]) + ([words["et_al"]] if len(paper.authors) > 8 else [])
-        first = (split_sentences(paper.abstract) or [""])[0]
+        first = strip_latex((split_sentences(paper.abstract) or [""])[0])
         facts = [escape_md(", ".join(authors)), escape_md(paper.comment)]
         # A span with the paper's id (pandoc's bracketed_spans): the today page and e-mails link here.
         items.append(f"- [{link(paper.title, paper.abs_url)}]{{#{paper_anchor(paper.arxiv_id)}}} · " + " · ".join(f for f in facts if f)
@@ -92,22 +109,12 @@ def render_listed(digest: Digest) -> str:
 
 
 def render_table(table: pd.DataFrame, caption: str) -> str:
-    """An HTML table with a caption; cell text is escaped by pandas."""
+    """An HTML table with a caption (cell text escaped by pandas), scrolling inside itself when wider than the page."""
     body = table.to_html(index=False, escape=True, border=0, classes="table table-sm")
-    return body.replace(">", f">\n<caption>{html.escape(caption)}</caption>", 1)
-
-
-def render_trend_tables(digest: Digest) -> list[str]:
-    """The trend section: a heading and today's three tables (or a line where a table is empty)."""
-    words = LABELS[digest.language]
-    parts = [f"## {words['trends']}"]
-    for table, caption, empty in (
-        (trends.keyword_table(digest), words["keywords"], words["no_keywords"]),
-        (trends.affiliation_table(digest), words["affiliations"], words["no_affiliations"]),
-        (trends.method_table(digest), words["methods"], words["no_methods"]),
-    ):
-        parts.append(render_table(table, caption) if len(table) else f"*{empty}*")
-    return parts
+    body = body.replace(">", f">\n<caption>{html.escape(caption)}</caption>", 1)
+    # A phone is narrower than a wide table: the table scrolls, not the page (Bootstrap's .table-responsive,
+    # which Quarto's theme has; the inline style for the pandoc preview).
+    return f'<div class="table-responsive" style="overflow-x:auto">\n{body}\n</div>'
 
 
 def render_list(items: Iterable[str]) -> str:
@@ -115,38 +122,35 @@ def render_list(items: Iterable[str]) -> str:
     return "\n".join(f"- {escape_md(item)}" for item in items)
 
 
-def render_reading(paper: Paper, summary: Summary, entry: Entry, words: dict) -> str:
-    """The structured reading (seed's numbered block); bibliographic lines come from the paper."""
+def render_reading(summary: Summary, entry: Entry, words: dict) -> str:
+    """The structured reading (the seed's numbered block), each field only when it has something to say."""
     code = summary.code_url or (entry.extras.code_urls[0] if entry.extras.code_urls else "")
     affiliation = summary.affiliations[0] if summary.affiliations else (
-        entry.extras.affiliations[0].name if entry.extras.affiliations else words["none"])
+        entry.extras.affiliations[0].name if entry.extras.affiliations else "")
     c = summary.conclusion
-    rows = [
-        f"1. **{words['title']}:** {escape_md(paper.title)}"
-        + (f" ({words['title_translation']}: {escape_md(summary.title_translation)})" if summary.title_translation else ""),
-        f"1. **{words['authors']}:** {escape_md(', '.join(paper.authors))}",
-        f"1. **{words['affiliation']}:** {escape_md(affiliation)}",
-        f"1. **{words['kw']}:** {escape_md(', '.join(summary.keywords)) or words['none']}",
-        f"1. **{words['links']}:** {link(paper.abs_url, paper.abs_url)}, "
-        f"**{words['code']}:** {link(code, code) if code else words['none']}",
-        f"1. **{words['background']}:** {escape_md(summary.background) or words['none']}",
-        f"1. **{words['prior_work']}:** {escape_md(summary.prior_work) or words['none']}",
-        f"1. **{words['method']}:** {escape_md(summary.method) or words['none']}",
-        f"1. **{words['results']}:** {escape_md(summary.results) or words['none']}",
-        f"1. **{words['method_tags']}:** {escape_md(', '.join(summary.methods)) or words['none']}",
-        f"1. **{words['conclusion']}:**",
-        f"    - **{words['significance']}:** {escape_md(c.significance) or words['none']}",
-        f"    - **{words['innovation']}:** {escape_md(c.innovation) or words['none']}",
-        f"    - **{words['performance']}:** {escape_md(c.performance) or words['none']}",
-        f"    - **{words['workload']}:** {escape_md(c.workload) or words['none']}",
+    fields = [
+        ("title_translation", escape_md(summary.title_translation)),
+        ("affiliation", escape_md(affiliation) or words["unknown"]),
+        ("kw", escape_md(", ".join(summary.keywords))),
+        ("code", link(code, code) if code else words["unknown"]),
+        ("background", escape_md(summary.background)),
+        ("prior_work", escape_md(summary.prior_work)),
+        ("method", escape_md(summary.method)),
+        ("results", escape_md(summary.results)),
+        ("method_tags", escape_md(", ".join(summary.methods))),
     ]
+    rows = [f"1. **{words[key]}:** {value}" for key, value in fields if value]
+    parts = [(key, escape_md(getattr(c, key))) for key in ("significance", "innovation", "performance", "workload")]
+    if any(value for _key, value in parts):
+        rows.append(f"1. **{words['conclusion']}:**")
+        rows += [f"    - **{words[key]}:** {value}" for key, value in parts if value]
     return "\n".join(rows)
 
 
 # -- the claim check on the page (claims.py): a notice of what was dropped, each takeaway's source ----------
 
 
-def render_checked_summary(entry: Entry, words: dict, show_sources: bool) -> list[str]:
+def render_checked_summary(entry: Entry, words: dict, show_sources: bool, extracted: str = "") -> list[str]:
     """The one-liner and the takeaways after the claim check, with how many statements it dropped; empty ones left out."""
     summary = entry.summary
     assert summary is not None
@@ -156,7 +160,7 @@ def render_checked_summary(entry: Entry, words: dict, show_sources: bool) -> lis
         template = words["dropped_one"] if dropped == 1 else words["dropped_many"]
         notice = f"*{escape_md(template.format(n=dropped))}*"
     head = [text for text in (notice, escape_md(summary.tldr)) if text]
-    parts = [f"**{words['summary']}**\n\n" + "\n\n".join(head)] if head else []
+    parts = [f"**{words['summary']}**{extracted}\n\n" + "\n\n".join(head)] if head else []
     if summary.key_takeaways:
         parts.append(f"**{words['takeaways']}**\n\n{render_takeaways(entry, words, show_sources)}")
     return parts
@@ -194,29 +198,32 @@ def hide_emptied(reading: str, entry: Entry, words: dict) -> str:
 
 
 def render_figures(entry: Entry, words: dict) -> str:
-    """The collapsible figure block: each image with its caption as alt text and as visible text, all escaped."""
+    """The collapsible figure block: each image with its caption as alt text and as visible text ('' without figures)."""
 
     def literal(text: str) -> str:
         # Pandoc reads Markdown inside HTML blocks: numeric references keep a caption's * _ $ [ ... as they are.
         return re.sub(r"[\\`*_{}\[\]!|$~^@]", lambda m: f"&#{ord(m[0])};", html.escape(text))
 
+    if not entry.extras.figures:
+        return ""
     images = [
         f'<figure><img src="{html.escape(f.path)}" alt="{html.escape(f.alt)}" loading="lazy" style="max-width:100%">'
         + (f"<figcaption>{literal(f.caption)}</figcaption>" if f.caption else "") + "</figure>"
         for f in entry.extras.figures
-    ] or [f"<p>{html.escape(words['no_figures'])}</p>"]
+    ]
     return "\n".join(["<details>", f"<summary>{html.escape(words['figures'])}</summary>", *images, "</details>"])
 
 
-def render_paper(entry: Entry, language: str, show_sources: bool = False) -> str:
-    """One paper's section, in the seed's order (show_sources: each takeaway's abstract sentence as a footnote)."""
+def render_paper(entry: Entry, language: str, summariser: str = "", show_sources: bool | None = None) -> str:
+    """One paper's section, in the seed's order, under a heading with a stable anchor (#arxiv-<id>); each takeaway's
+    abstract sentence as a footnote (show_sources; by default for model summaries: offline ones quote the abstract)."""
     words = LABELS[language]
     paper = entry.paper
     pdf = link("PDF", paper.pdf_url or paper.abs_url)
     parts = [
         f"## {escape_md(paper.title)} {{#{paper_anchor(paper.arxiv_id)}}}",  # today page and e-mails link here
         f"**{words['authors']}:** {escape_md(', '.join(paper.authors))}",
-        escape_md(paper.abstract),
+        escape_md(strip_latex(paper.abstract)),  # LaTeX markup ("\url{…}") read as its text
         f"{pdf} {escape_md(paper.comment)}".rstrip(),
     ]
     if entry.extras.pdf_status not in ("ok", "not-fetched"):
@@ -225,10 +232,13 @@ def render_paper(entry: Entry, language: str, show_sources: bool = False) -> str
     if summary is None:
         parts.append(f"> {escape_md(words['unavailable'].format(note=entry.summary_note or '?'))}")
     else:
-        parts += render_checked_summary(entry, words, show_sources)
-        parts.append(f"**{words['reading']}**\n\n{hide_emptied(render_reading(paper, summary, entry, words), entry, words)}")
+        if show_sources is None:
+            show_sources = bool(summariser) and summariser != "offline"
+        extracted = words["extracted"] if summariser == "offline" else ""
+        parts += render_checked_summary(entry, words, show_sources, extracted)
+        parts.append(f"**{words['reading']}**\n\n{hide_emptied(render_reading(summary, entry, words), entry, words)}")
     parts.append(render_figures(entry, words))
-    return "\n\n".join(parts)
+    return "\n\n".join(part for part in parts if part)
 
 
 def render_updated(digest: Digest) -> str:
@@ -249,25 +259,103 @@ def render_footer(digest: Digest) -> str:
     return "---\n\n<small>" + words["tokens"].format(p=u.prompt_tokens, o=u.output_tokens, t=u.total_tokens) + "</small>"
 
 
-def build_front_matter(digest: Digest, image: str | None, image_alt: str = "") -> dict:
+# --- the trend section: after the papers, short, numbers only where they compare ------------------
+
+
+def topic_terms_of(recent: trends.Trends | None) -> frozenset[str]:
+    """The topic's own terms (its query's phrases and its name): never counted as its keywords."""
+    return query_terms(recent.query, recent.topic_name) if recent is not None and recent.query else frozenset()
+
+
+def keyword_counts(digest: Digest, topic: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """Papers per concept among today's keywords (vocabulary names only, the topic's own terms out)."""
+    counts = trends.count_per_paper(digest.entries, lambda e: find_concepts(e.summary.keywords if e.summary else [], topic))
+    return trends.top_table(counts, "keyword", top=50)
+
+
+def shared_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a (term, …, papers) table that more than one paper has: what there is to compare."""
+    return table[table["papers"] > 1]
+
+
+def render_counts(table: pd.DataFrame, caption: str, columns: dict[str, str], distinct: str, none: str) -> str:
+    """A table of the terms several papers share, or one sentence when each paper has its own (or none)."""
+    if not len(table):
+        return none
+    shared = shared_rows(table)
+    if not len(shared):
+        return distinct
+    return render_table(shared.rename(columns=columns), caption)
+
+
+def render_today(digest: Digest, topic: frozenset[str]) -> list[str]:
+    """Today's numbers: keywords, method tags and affiliations several papers share (or a sentence each)."""
+    words = LABELS[digest.language]
+    n = len(digest.entries) + len(digest.listed)
+    if n < 2:
+        return [words["one_paper"]]
+    papers = {"papers": words["col_papers"]}
+    methods = trends.method_table(digest)
+    methods["family"] = [family_label(f, digest.language) for f in methods["family"]]
+    affiliations = trends.affiliation_table(digest, top=50)
+    known = sum(bool(trends.affiliations_of(e)) for e in digest.entries)
+    parts = [
+        render_counts(keyword_counts(digest, topic), words["keywords"], {"keyword": words["col_keyword"], **papers},
+                      words["kw_distinct"].format(n=len(digest.entries)), words["kw_none"]),
+        render_counts(methods, words["methods"], {"method": words["col_method"], "family": words["col_family"], **papers},
+                      words["m_distinct"].format(n=n), words["m_none"]),
+        render_counts(affiliations, words["affiliations"],
+                      {"affiliation": words["col_affiliation"], "country": words["col_country"], **papers},
+                      words["aff_distinct"].format(k=known, m=len(affiliations)), words["no_affiliations"]),
+    ]
+    sentences = [p for p in parts if not p.startswith("<")]
+    tables = [p for p in parts if p.startswith("<")]
+    return ([" ".join(sentences) if digest.language == "en" else "".join(sentences)] if sentences else []) + tables
+
+
+# --- front matter ---------------------------------------------------------------------------------
+
+
+def short_title(title: str, limit: int = 48) -> str:
+    """A paper's short name for a listing: the part before its colon ("Make-Your-Anchor"), else its start."""
+    head = title.split(":", 1)[0].strip()
+    if ":" in title and 2 <= len(head) <= limit:
+        return head
+    return cut_text(" ".join(title.split()), limit)
+
+
+def find_teaser(digest: Digest) -> tuple[str, str] | None:
+    """The first paper's teaser figure (path, alt) when it has one: the post's listing image."""
+    if digest.entries and digest.entries[0].extras.figures:
+        figure = digest.entries[0].extras.figures[0]
+        return figure.path, figure.alt or figure.caption
+    return None
+
+
+def build_front_matter(digest: Digest, image: str | None, image_alt: str = "", topic: frozenset[str] = frozenset()) -> dict:
     """Quarto front matter of a post: title, date, categories, description, image (and its alt), keywords, lang.
 
     Quarto (through pandoc) reads front-matter strings as Markdown, raw HTML included: each string that
     carries a topic name, an arXiv title, a keyword or a tag is escaped text (image-alt: see plain_alt).
+    The title tells posts apart (its first paper and how many more); the image is the first paper's
+    teaser figure, or none.
     """
+    words = LABELS[digest.language]
     name = escape_md(digest.topic_name)
-    first = digest.entries[0].paper.title if digest.entries else ""
-    if digest.language == "zh":
-        description = f"{name} 方向最新论文已更新，请持续关注 Update in {digest.date}"
+    papers = [e.paper for e in digest.entries] + list(digest.listed)
+    if papers:
+        first, total = escape_md(short_title(papers[0].title)), len(papers)
+        key = "title_more" if total > 1 else "title"
+        title = words[key].format(name=name, date=digest.date, first=first, total=total, more=total - 1)
+        description = words["description"].format(name=name, date=digest.date, total=total, first=escape_md(papers[0].title),
+                                                  papers=paper_noun(total, words))
     else:
-        description = f"New arXiv papers on {name}, {digest.date}"
-    if first:
-        more = len(digest.entries) + len(digest.listed) - 1
-        description += f": {escape_md(first)}" + (f" (+{more})" if more else "")
+        title = words["title_empty"].format(name=name, date=digest.date)
+        description = words["description_empty"].format(name=name, date=digest.date)
     methods = trends.method_table(digest)["method"].tolist()[:3]
-    keywords = trends.keyword_table(digest, top=8)["keyword"].tolist()
+    keywords = keyword_counts(digest, topic)["keyword"].tolist()[:8]
     matter = {
-        "title": f"{name} · {digest.date}",
+        "title": title,
         "date": digest.date,
         "categories": [name, *map(escape_md, methods)],
         "description": description,
@@ -333,22 +421,19 @@ def show_header(digest: Digest):
     return markdown(render_header(digest))
 
 
-def show_trend_tables(digest: Digest, output_dir: str = "") -> None:
-    """Notebook cell: the trend heading and tables."""
-    show_parts(render_trend_tables(digest), output_dir)
-
-
 def show_papers(digest: Digest) -> None:
-    """Notebook cell: every paper, then the briefly listed ones, the updated list and the footer, as one Markdown output."""
+    """Notebook cell: every paper, then the briefly listed ones and the updated list, as one Markdown output."""
     from IPython.display import display
 
-    # Offline summaries quote the abstract: their takeaways need no source.
-    parts = [render_paper(entry, digest.language, digest.summariser != "offline") for entry in digest.entries]
-    parts += [extra for extra in (render_listed(digest), render_updated(digest), render_footer(digest)) if extra]
+    parts = [render_paper(entry, digest.language, digest.summariser) for entry in digest.entries]
+    parts += [extra for extra in (render_listed(digest), render_updated(digest)) if extra]
     if parts:
         display(markdown("\n\n".join(parts)))
 
 
-def save_front_matter(digest: Digest, output_dir: str, image_alt: str = "") -> None:
+def save_front_matter(digest: Digest, output_dir: str, recent: trends.Trends | None = None) -> None:
     """Write the post's front matter (JSON) for `paperpress run` to put in cell 0; nothing without a folder."""
-    write_front_matter(output_dir, lambda image: build_front_matter(digest, image, image_alt), "charts/keywords.png")
+    teaser = find_teaser(digest)
+    alt = teaser[1] if teaser else ""
+    write_front_matter(output_dir, lambda image: build_front_matter(digest, image, alt, topic_terms_of(recent)),
+                       teaser[0] if teaser else "")

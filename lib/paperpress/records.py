@@ -113,7 +113,7 @@ class Summary(Frozen):
     """A machine-written reading of one paper, in the topic's language; never bibliographic facts."""
 
     tldr: Line
-    key_takeaways: Annotated[list[Line], Field(min_length=3), cap_list(7)]
+    key_takeaways: Annotated[list[Line], cap_list(7)]  # a model must give 3 to 7 (ModelSummary)
     title_translation: Short = ""
     keywords: Annotated[list[Short], cap_list(10)] = []
     affiliations: Annotated[list[Short], cap_list(6)] = []
@@ -126,10 +126,17 @@ class Summary(Frozen):
     conclusion: Conclusion = Conclusion()
 
 
+class ModelSummary(Summary):
+    """What a model must answer: a Summary with 3 to 7 key takeaways (an extractive summary of a short abstract
+    may have fewer, so Summary itself asks for none)."""
+
+    key_takeaways: Annotated[list[Line], Field(min_length=3), cap_list(7)]
+
+
 class CheckedSummary(Summary):
     """A summary after the claim check (claims.py): the sentences, takeaways and keywords it kept.
 
-    The model must write at least three takeaways (Summary); a checked summary may keep fewer, even none,
+    The model must write at least three takeaways (ModelSummary); a checked summary may keep fewer, even none,
     when the others held a figure or a name the paper's text does not.
     """
 

@@ -9,23 +9,24 @@ from typing import Iterable, Sequence
 from .claims import check_summary, source_of
 from .config import Endpoint, PaperpressError, Settings, Topic, resolve_endpoint
 from .records import Conclusion, Entry, Extras, Paper, Summary, Usage
-from .text import find_code_urls
-from .vocab import normalise_keyword, tag_methods
+from .text import find_code_urls, strip_latex
+from .vocab import find_concepts, normalise_keyword, tag_methods
 
 # Cue phrases that place a sentence in the structured reading; first match order matters.
 CUES = {
     "method": r"\bwe (propose|present|introduce|develop|design|build)\b|\bour (method|approach|framework|model|system)\b"
     r"|\bin this (paper|work|study)\b|\bthis (paper|work) (proposes|presents|introduces)\b|\bspecifically\b",
-    "prior_work": r"\b(existing|previous|prior|conventional|traditional|current) (methods?|approaches|works?|solutions|techniques)\b"
+    "prior_work": r"\b(existing|previous|prior|conventional|traditional|current|recent)( [\w-]+){0,2} (methods?|approaches|works?|"
+    r"solutions|techniques|models|systems)\b"
     r"|\bhowever\b|\b(suffer|struggle|fail|limited|lack)",
     "results": r"\b(experiments?|results?|demonstrat\w*|outperform\w*|state-of-the-art|sota|achiev\w*|evaluat\w*|show that)\b",
+    "significance": r"\b(we believe|pave[sd]? the way|opens? (up )?(new|the way)|implications?|(broad|wide|many|various) "
+    r"applications?|applications? (in|to|for)|potential (to|for)|could (benefit|enable)|future (research|work))\b",
+    "innovation": r"\b(novel|first|for the first time|unlike (existing|previous|prior)|new (method|approach|framework|paradigm))\b",
 }
+AVAILABILITY = re.compile(r"https?://|\b(code|project page|data(set)?|models?)\b.{0,40}\b(available|released)\b", re.I)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"(\[])")
 
-WORKLOAD_NOTE = {
-    "en": "Not assessed: the offline extractive summariser reads only the abstract.",
-    "zh": "未评估：离线抽取式摘要器只读取摘要。",
-}
 
 
 def split_sentences(text: str) -> list[str]:
@@ -59,45 +60,53 @@ def score_sentences(sentences: Sequence[str], keywords: Sequence[str], title: st
     return scores
 
 
-def pick(sentences: Sequence[str], cue: str, limit: int = 2) -> str:
-    """The first sentences that match a cue, joined."""
-    found = [s for s in sentences if re.search(CUES[cue], s, re.I)]
-    return " ".join(found[:limit])
-
-
 def summarise_offline(paper: Paper, extras: Extras, language: str) -> Summary:
-    """A deterministic extractive summary of the abstract that fills every field of the schema."""
-    sentences = split_sentences(paper.abstract) or [paper.title]
-    keywords = extract_keywords(f"{paper.title}. {paper.abstract}")
-    scores = score_sentences(sentences, keywords, paper.title)
+    """A deterministic extractive reading of the abstract: each sentence used once, a field only where one fits.
+
+    The one line is the sentence that says what the paper does (else the most relevant one); prior work,
+    method and results take the sentences whose cues fit them, the background the opening sentences that
+    fit nothing else, significance and innovation a sentence that says so; the key takeaways are the most
+    relevant sentences left. A field no sentence fits stays empty (the post leaves it out); LaTeX markup
+    is stripped. `language` is the post's: the sentences stay the abstract's own.
+    """
+    sentences = [strip_latex(s) for s in split_sentences(paper.abstract)] or [strip_latex(paper.title)]
+    phrases = extract_keywords(f"{paper.title}. {paper.abstract}")
+    scores = score_sentences(sentences, phrases, paper.title)
+    fits = {cue: [i for i, s in enumerate(sentences) if re.search(pattern, s, re.I)] for cue, pattern in CUES.items()}
+    used: set[int] = set()
+
+    def take(indices, limit: int) -> str:
+        chosen = [i for i in indices if i not in used][:limit]
+        used.update(chosen)
+        return " ".join(sentences[i] for i in chosen)
+
     ranked = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
-    method_idx = [i for i, s in enumerate(sentences) if re.search(CUES["method"], s, re.I)]
-    tldr = sentences[method_idx[0]] if method_idx else sentences[ranked[0]]
-    takeaways = [sentences[i] for i in sorted(ranked[:5])]
-    # Short abstracts: fall back on the title and the comment so the schema's minimum holds.
-    for extra in (paper.title, paper.comment or "", ", ".join(keywords)):
-        if len(takeaways) < 3 and extra and extra not in takeaways:
-            takeaways.append(extra)
-    background = " ".join(s for s in sentences[:2] if not re.search(CUES["method"], s, re.I)) or sentences[0]
-    results = pick(sentences, "results")
+    # A sentence that fits several fields goes to the first that claims it: results before method
+    # ("experiments show that our method …"), prior work before results ("existing methods achieve …").
+    claims = [i for i in fits["method"] if i not in fits["results"]] or fits["method"] or ranked
+    tldr = take(claims[:1], 1)
+    prior_work = take(fits["prior_work"], 2)
+    results = take(fits["results"], 2)
+    method = take(fits["method"], 2)
+    start = claims[0] if claims is not ranked else len(sentences)
+    background = take([i for i in range(start) if i not in fits["method"]][:2], 2)
+    significance = take(fits["significance"], 1)
+    innovation = take(fits["innovation"], 1)
+    # The takeaways: the most relevant sentences left, except "code is available at …" (the code link says it).
+    left = [i for i in ranked if i not in used and not AVAILABILITY.search(sentences[i])][:4]
     code_urls = list(extras.code_urls) or find_code_urls(paper.abstract, paper.comment)
     return Summary(
         tldr=tldr,
-        key_takeaways=takeaways,
-        keywords=keywords,
+        key_takeaways=[sentences[i] for i in sorted(left)],
+        keywords=find_concepts(phrases),
         affiliations=[a.name for a in extras.affiliations],
         code_url=code_urls[0] if code_urls else "",
         background=background,
-        prior_work=pick(sentences, "prior_work"),
-        method=pick(sentences, "method", limit=3),
+        prior_work=prior_work,
+        method=method,
         results=results,
         methods=tag_methods(f"{paper.title}. {paper.abstract}"),
-        conclusion=Conclusion(
-            significance=tldr,
-            innovation=pick(sentences, "method", limit=1),
-            performance=results,
-            workload=WORKLOAD_NOTE[language],
-        ),
+        conclusion=Conclusion(significance=significance, innovation=innovation),
     )
 
 

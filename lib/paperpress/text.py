@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import html
 import re
+import unicodedata
 
 # Pandoc/CommonMark markup characters anywhere in a line; a backslash makes each literal.
 MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#!|$~^@])")
@@ -108,3 +109,28 @@ def paper_anchor(arxiv_id: str) -> str:
     """The stable HTML id of a paper on its post (`arxiv-2403.16510`): today page and e-mails link to it."""
     # Old-style ids (hep-th/9901001) hold a slash, which a pandoc identifier cannot: it becomes a hyphen.
     return "arxiv-" + re.sub(r"[^A-Za-z0-9.-]", "-", arxiv_id)
+
+
+# LaTeX that arXiv abstracts carry ("\url{https://…}", "\emph{not}", "$\times$", "50\%"): shown as plain text.
+LATEX_ARGUMENT = re.compile(r"\\(?:url|emph|textbf|textit|texttt|textrm|textsc|mathrm|mathbf|mathit|mathcal|text|mbox)\s*\{([^{}]*)\}")
+LATEX_HREF = re.compile(r"\\href\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+LATEX_ACCENT = re.compile(r"\\(['`^\"~])\{?([A-Za-z])\}?")
+ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303"}
+LATEX_SYMBOLS = {"times": "×", "sim": "~", "approx": "≈", "pm": "±", "leq": "≤", "geq": "≥", "le": "≤", "ge": "≥",
+                 "cdot": "·", "rightarrow": "→", "to": "→", "infty": "∞", "alpha": "α", "beta": "β", "gamma": "γ",
+                 "lambda": "λ", "mu": "μ", "sigma": "σ", "ldots": "…", "dots": "…"}
+
+
+def strip_latex(text: str | None) -> str:
+    """Text without LaTeX markup: commands' arguments kept, escapes and symbols as characters, $ and braces gone."""
+    out = re.sub(r"\{\\(?:em|bf|it)\s+([^{}]*)\}", r"\1", clean_text(text))
+    for _ in range(3):  # nested: \emph{\textbf{x}}
+        out = LATEX_HREF.sub(r"\2 (\1)", out)
+        out = LATEX_ARGUMENT.sub(r"\1", out)
+    out = LATEX_ACCENT.sub(lambda m: unicodedata.normalize("NFC", m[2] + ACCENTS[m[1]]), out)  # D\'ej\`a → Déjà
+    out = re.sub(r"(?<!\\)\$", "", out).replace("~", " ")  # math delimiters (an escaped \$ stays); a tie is a space
+    out = re.sub(r"\\([%&_#$])", r"\1", out).replace("\\-", "")  # \- is a hyphenation hint
+    out = re.sub(r"\\\\|\\[,;:! ]", " ", out)  # line breaks and spacing commands
+    out = re.sub(r"\\([A-Za-z]+)(?![A-Za-z])", lambda m: LATEX_SYMBOLS.get(m[1], m[1]), out)
+    out = out.replace("{", "").replace("}", "")
+    return clean_text(out.replace("``", "“").replace("''", "”"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -12,7 +13,8 @@ from .archive import write_front_matter
 from .config import load_labels
 from .text import escape_md
 from .trends import Trends
-from .vocab import normalise_keyword
+from .records import Digest
+from .vocab import family_label, normalise_keyword
 
 LABELS = load_labels("trends")  # data/labels.yml
 # The comparison's numbers, written beside the trends page and linked from it (a relative link: Quarto copies
@@ -143,6 +145,55 @@ def show_rising_terms(t: Trends, output_dir: str = "") -> None:
     """Notebook cell: rising and fading terms with their counts and z (nothing on a first post)."""
     if t.earlier_posts:
         post.show_parts(render_rising_tables(t), output_dir)
+
+
+def show_post_trends(digest: Digest, recent: trends.Trends | None = None, output_dir: str = "") -> None:
+    """Notebook cell: the trend section after the papers, and the footer."""
+    footer = post.render_footer(digest)
+    post.show_parts(render_post_trends(digest, recent) + ([footer] if footer else []), output_dir)
+
+
+def render_post_recent(recent: trends.Trends, language: str) -> list[str]:
+    """The last 90 days (earlier posts plus today): shared affiliations and what rose or faded; [] when nothing does.
+
+    Without posts in the 90 days before, nothing can rise or fade: the section then shows only what several
+    papers share, or is left out (the trends page has the rest).
+    """
+    if not recent.earlier_posts:
+        return []
+    words = post.LABELS[language]
+    body = []
+    affiliations = post.shared_rows(trends.top_affiliations(recent, 10, recent=True))
+    if len(affiliations):
+        body.append(post.render_table(format_affiliations(affiliations, recent), words_of(recent)["affiliations"]))
+    if trends.changes_data(recent)["windows"]["before"]["papers"]:
+        tables = []
+        for direction, table in (("rising", trends.rising_terms(recent, None, 10)),
+                                 ("fading", trends.fading_terms(recent, None, 10))):
+            if len(table):
+                table = table.assign(term=[family_label(t, language) if k == "family" else t
+                                           for t, k in zip(table["term"], table["kind"])])
+                caption = words_of(recent)[direction].format(days=recent.window_days)
+                tables.append(post.render_table(format_changes(table, recent), caption))
+        body += tables or [words["no_change"].format(days=recent.window_days)]
+    return [render_recent_heading(recent), *body] if body else []
+
+
+def trends_link(slug: str) -> str:
+    """The topic's trends page, relative to a post (posts/<folder>/ and trends/<slug>/ are siblings' children)."""
+    return f"../../trends/{quote(slug)}/index.html"
+
+
+def render_post_trends(digest: Digest, recent: trends.Trends | None = None) -> list[str]:
+    """The trend section after the papers: today's shared numbers, the last 90 days, the link to the trends page."""
+    words = post.LABELS[digest.language]
+    link_line = words["trends_link"].format(link=trends_link(digest.topic_slug))
+    if not digest.entries and not digest.listed:
+        return [link_line]  # an empty mailing: the header said so; no numbers, no empty tables
+    parts = [f"## {words['trends']}", *post.render_today(digest, post.topic_terms_of(recent))]
+    if recent is not None:
+        parts += render_post_recent(recent, digest.language)
+    return [*parts, link_line]
 
 
 # --- a topic's trends page ------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from .config import read_data
+from .config import load_labels, read_data
 from .text import EDGE_PUNCT
 
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
@@ -335,3 +335,33 @@ def map_keywords(support: dict[str, int], topic: frozenset[str] = frozenset(), m
         atoms = splitter.split(spelling[fold_term(value)])
         result[value] = tuple(a for a in atoms if not is_topic_term(a, topic))
     return result
+
+
+@functools.lru_cache(maxsize=16)
+def splitter_for(known: frozenset[str]) -> Splitter:
+    """One Splitter per set of known terms (it memoises its splits)."""
+    return Splitter(known)
+
+
+def find_concepts(keywords, topic: frozenset[str] = frozenset()) -> list[str]:
+    """The vocabulary's names (keywords.yml, methods.yml) that keywords hold, each once, the topic's own terms left out.
+
+    A post counts concepts, not phrases: "audio-driven talking head generation" gives "audio-driven" and
+    "talking head"; "gained popularity" or "automatic generation" (phrases a keyword extractor cuts) give nothing.
+    """
+    rules = load_keyword_rules()
+    splitter = splitter_for(rules.known | topic)
+    found: list[str] = []
+    for keyword in keywords:
+        term = normalise_keyword(keyword)
+        if not term:
+            continue
+        for atom in splitter.split(rules.aliases.get(fold_term(term), term)):
+            if atom in rules.known and atom not in found and not is_topic_term(atom, topic):
+                found.append(atom)
+    return found
+
+
+def family_label(family: str, language: str) -> str:
+    """A method family's name in a page's language (data/labels.yml, `families`); unknown ones as they are."""
+    return load_labels("families")[language].get(family, family)
