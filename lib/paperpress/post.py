@@ -184,19 +184,6 @@ def render_takeaways(entry: Entry, words: dict, show_sources: bool) -> str:
     return "\n".join(items) + ("\n\n" + "\n\n".join(notes) if notes else "")
 
 
-# Rows of the structured reading per summary field (labels.yml keys), hidden when the claim check emptied them.
-READING_ROWS = {"keywords": "kw", "background": "background", "prior_work": "prior_work", "method": "method",
-                "results": "results", "conclusion.significance": "significance", "conclusion.innovation": "innovation",
-                "conclusion.performance": "performance", "conclusion.workload": "workload"}
-
-
-def hide_emptied(reading: str, entry: Entry, words: dict) -> str:
-    """The structured reading without the rows of fields the claim check left empty (they would only say 'none')."""
-    labels = {words[READING_ROWS[d.field]] for d in entry.dropped_claims or () if d.field in READING_ROWS}
-    empty = tuple(f"**{label}:** {words['none']}" for label in labels)
-    return "\n".join(row for row in reading.split("\n") if not (empty and row.endswith(empty)))
-
-
 def render_figures(entry: Entry, words: dict) -> str:
     """The collapsible figure block: each image with its caption as alt text and as visible text ('' without figures)."""
 
@@ -236,7 +223,7 @@ def render_paper(entry: Entry, language: str, summariser: str = "", show_sources
             show_sources = bool(summariser) and summariser != "offline"
         extracted = words["extracted"] if summariser == "offline" else ""
         parts += render_checked_summary(entry, words, show_sources, extracted)
-        parts.append(f"**{words['reading']}**\n\n{hide_emptied(render_reading(summary, entry, words), entry, words)}")
+        parts.append(f"**{words['reading']}**\n\n{render_reading(summary, entry, words)}")
     parts.append(render_figures(entry, words))
     return "\n\n".join(part for part in parts if part)
 
