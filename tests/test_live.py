@@ -170,6 +170,22 @@ def test_the_next_catch_up_run_completes_a_partial_post_and_changes_nothing_else
     assert store.read_digest(project / POST) == after
 
 
+def test_completing_posts_keeps_within_the_days_budget(tmp_path, fakes):
+    _arxiv, _openalex, gemini, env = fakes
+    project = make_project(tmp_path)
+    budget = env | {"PAPERPRESS_GEMINI_RPD": "4", "PAPERPRESS_GEMINI_CONCURRENCY": "1"}
+    assert run_cli(project, "run", "--topic", "metaverse-avatars", "--date", DAY, env=budget).returncode == 3
+    spent = run_cli(project, "run", "--topic", "metaverse-avatars", "--no-trends",
+                    env=budget | {"PAPERPRESS_NOW": "2024-04-02T03:30:00Z"})
+    assert spent.returncode == 3 and "filled 0 missing summaries" in spent.stderr and "2 still missing" in spent.stderr
+    assert len(gemini.requests) == 4  # the day's budget was spent: nothing asked
+    assert sum(e.summary is None for e in store.read_digest(project / POST).entries) == 2
+    fresh = run_cli(project, "run", "--topic", "metaverse-avatars", "--no-trends",
+                    env=env | {"PAPERPRESS_NOW": "2024-04-02T03:30:00Z"})  # a new day's budget (no client-side cap)
+    assert fresh.returncode == 0 and "filled 2 missing summaries" in fresh.stdout, fresh.stdout + fresh.stderr
+    assert len(gemini.requests) == 6 and all(e.summary for e in store.read_digest(project / POST).entries)
+
+
 def test_spent_daily_budget_leaves_abstracts_and_a_later_run_fills_them(tmp_path, fakes):
     _arxiv, _openalex, gemini, env = fakes
     project = make_project(tmp_path)

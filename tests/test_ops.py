@@ -234,3 +234,18 @@ def test_the_workflows_parallel_topics_share_the_keys_limits(root, tmp_path):
     for name in ("rpm", "tpm", "rpd"):  # each job paces itself with its share
         assert run["env"][f"PAPERPRESS_GEMINI_{name.upper()}"] == f"${{{{ needs.plan.outputs.{name} }}}}"
         assert workflow["jobs"]["plan"]["outputs"][name] == f"${{{{ steps.plan.outputs.{name} }}}}"
+
+
+def test_count_missing_reads_model_summarised_posts_only(tmp_path):
+    from paperpress.records import Digest, Entry, Paper, Summary
+
+    paper = Paper(arxiv_id="2403.00011", version="v1", title="Alpha", authors=("A. Author",), abstract="We propose.")
+    done = Summary(tldr="One line.", key_takeaways=["a", "b", "c"])
+    entries = (Entry(paper=paper, summary=done), Entry(paper=paper, summary_note="quota"), Entry(paper=paper))
+    for summariser, expected in (("gemini:gemini-3.5-flash-lite", 2), ("offline", 0)):
+        digest = Digest(date="2024-03-05", topic_slug="nerf", topic_name="NeRF", language="en", source="arxiv",
+                        summariser=summariser, entries=entries)
+        assert store.count_missing(store.save_digest(digest, str(tmp_path / summariser))) == expected
+    whole = Digest(date="2024-03-05", topic_slug="nerf", topic_name="NeRF", language="en", source="arxiv",
+                   summariser="gemini:m", entries=entries[:1])
+    assert store.count_missing(store.save_digest(whole, str(tmp_path / "whole"))) == 0

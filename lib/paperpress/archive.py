@@ -38,14 +38,15 @@ def load_archive(posts_dir: str | Path, topic_slug: str, before: str | None = No
 
 
 def count_missing(path: str | Path) -> int:
-    """Summaries a sidecar lacks (0 without reading the file through when it has every one: the common case)."""
+    """Summaries a model-summarised post lacks (0 without parsing the file when it has every one: the common case)."""
     data = Path(path).read_bytes()
     if b'"summary": null' not in data:  # save_digest's own spelling; updated and listed papers have no summary field
         return 0
     try:
-        return sum(e.summary is None for e in Digest.model_validate_json(data).entries)
+        digest = Digest.model_validate_json(data)
     except (ValidationError, ValueError):
         return 0
+    return 0 if digest.summariser == "offline" else sum(e.summary is None for e in digest.entries)
 
 
 def collect_posted(archive: list[Digest]) -> dict[str, set[str]]:

@@ -315,8 +315,9 @@ def complete_posts(args: argparse.Namespace, slug: str, since: float) -> int:
             except publish.RunFailed as exc:
                 return max(report_failure(exc, args.template), EXIT_PARTIAL, key=SEVERITY.index)
             filled, left = filled + missing - still, left + still
-        print(f"paperpress: filled {filled} missing summaries of {len(partial)} earlier posts of {slug}"
-              + (f"; {left} still missing (the next run tries again)" if left else ""), file=sys.stderr if left else sys.stdout)
+        said = f"paperpress: filled {filled} missing summaries of {len(partial)} earlier posts of {slug}"
+        print(said + (f"; {left} still missing (the next run tries again)" if left else ""),
+              file=sys.stderr if left else sys.stdout)
         if filled and not args.no_trends:
             rebuild_trends(slug, args.topics_file, args.posts_dir, args.trends_dir, km)
     return EXIT_PARTIAL if left else EXIT_OK

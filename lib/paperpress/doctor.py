@@ -120,9 +120,9 @@ def check_holidays() -> Check:
     missing = mailings.missing_holiday_years(today)
     if missing:
         years = " and ".join(map(str, missing))
-        return ("warn", "holidays", f"lib/paperpress/data/holidays.yml lacks arXiv's holidays of {years}: copy them from "
-                "https://info.arxiv.org/help/availability.html once arXiv publishes them (until then the weekday "
-                "rule alone plans mailings)")
+        return ("warn", "holidays", f"lib/paperpress/data/holidays.yml lacks arXiv's holidays of {years}: copy "
+                "them from https://info.arxiv.org/help/availability.html once arXiv publishes them (until then "
+                "the weekday rule alone plans mailings)")
     known = [y for y in (today.year, today.year + 1) if mailings.holidays_known(y)]
     return ("ok", "holidays", f"arXiv's holidays of {' and '.join(map(str, known))} known")
 
@@ -347,7 +347,8 @@ def run_doctor(args: argparse.Namespace) -> int:
     """Run every check, print one line each (with --live, one call to each service too); exit 1 when any fails."""
     checks: list[Callable[[], Check]] = [
         check_python, check_kernel, check_template, lambda: check_topics(args.topics_file),
-        lambda: check_writable(args.posts_dir), check_key, check_openalex_key, check_holidays, check_renderer, check_site_url, check_font, check_browser,
+        lambda: check_writable(args.posts_dir), check_key, check_renderer, check_site_url, check_font, check_browser,
+        check_openalex_key, check_holidays,
     ]
     checks.append(lambda: check_mail(args.topics_file))
     results = [check() for check in checks]

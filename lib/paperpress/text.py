@@ -82,7 +82,7 @@ def fence(text: str, info: str) -> str:
 
 @functools.lru_cache(maxsize=1 << 16)  # the trends ask about each paper's title once per affiliation it has
 def title_words(text: str) -> str:
-    """Text as its lower-case words (letters and digits) joined by single spaces: "3D-Aware Scene" → "3d aware scene"."""
+    """Text as its lower-case words (letters, digits) joined by single spaces: "3D-Aware Scene" → "3d aware scene"."""
     return " ".join(re.findall(r"[^\W_]+", text.lower()))
 
 

@@ -39,7 +39,8 @@ def counted_affiliations(entry: Entry) -> tuple[Affiliation, ...]:
     # OpenAlex's when it had any, else the first page's (affiliations.find_affiliations). Sidecars written before
     # the first-page reader left out the title's lines may hold a piece of the title ("D Masks" of "2D Masks").
     title = entry.paper.title
-    found = tuple(a for a in entry.extras.affiliations if a.source != "pdf" or not is_title_piece(a.name, title, marked=True))
+    found = tuple(a for a in entry.extras.affiliations
+                  if a.source != "pdf" or not is_title_piece(a.name, title, marked=True))
     if found:
         return found
     # The summary's were grounded against the first page and OpenAlex (gemini.ground_summary) before they got here.
