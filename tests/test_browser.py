@@ -48,7 +48,7 @@ def site(tmp_path_factory):
     """A rendered preview site with a post whose arXiv text tries to inject a script."""
     project = add_site_files(make_project(tmp_path_factory.mktemp("site")))
     evil = write_jsonl(project / "evil.jsonl", [{
-        "listed_on": "2024-05-02", "arxiv_id": "2405.00001", "version": "v1",
+        "listed_on": "2024-05-02", "topic": "nerf", "arxiv_id": "2405.00001", "version": "v1",
         "title": "Avatars <script>window.__pwned = 1</script>", "authors": ["Mallory"],
         "abstract": "We propose <img src=x onerror=\"window.__pwned=2\"> a <script>alert(1)</script> NeRF method.",
         "comment": "<svg onload=alert(3)>"}])

@@ -15,7 +15,7 @@ LAYERS = {
     # records and settings
     "records": 0, "config": 0,
     # text helpers, arXiv's calendar, data-file vocabularies, the archive on disk
-    "text": 1, "mailings": 1, "vocab": 2, "institutions": 2, "archive": 2,
+    "text": 1, "mailings": 1, "query": 1, "vocab": 2, "institutions": 2, "archive": 2,
     # services: arXiv, OpenAlex, Gemini, PDFs (which download through the arXiv client)
     "arxiv_api": 3, "ratelimit": 3, "affiliations": 4, "gemini": 4, "figures": 4, "pdf": 5,
     # sources, summarising, trend counting
@@ -25,7 +25,7 @@ LAYERS = {
     # one post's flow and publishing
     "digest": 9, "publish": 9, "catchup": 9,
     # commands
-    "backfill": 10, "demo": 10, "doctor": 10, "cli": 11,
+    "backfill": 10, "demo": 10, "doctor": 10, "rebuild": 10, "cli": 11,
 }
 ROOT_NAMES = {"__init__", "data"}  # the package itself (its version) and the data files' package
 
