@@ -2,7 +2,7 @@
 
 import json
 
-from .helpers import make_project, markdown_outputs, read_post, run_cli
+from .helpers import add_site_files, make_project, markdown_outputs, read_post, run_cli
 
 POST = "posts/2024-04-01-metaverse-avatars"
 # Every service unreachable and no key: a rebuild that asked anything would fail.
@@ -49,3 +49,15 @@ def test_nothing_to_rebuild_is_a_one_line_error(tmp_path):
     result = run_cli(project, "rebuild", "--topic", "nerf")
     assert result.returncode == 2 and "no published post to rebuild" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_the_demo_rebuilds_its_posts_from_their_sidecars(tmp_path):
+    project = add_site_files(make_project(tmp_path))
+    first = run_cli(project, "demo", "--rebuild")
+    assert first.returncode == 2 and "run `paperpress demo` first" in first.stderr
+    built = run_cli(project, "run", "--offline", "--topic", "metaverse-avatars", "--date", "2024-04-01", "--no-trends")
+    assert built.returncode == 0, built.stderr
+    result = run_cli(project, "demo", "--rebuild", env=OFFLINE)
+    assert result.returncode == 0, result.stderr
+    assert "rebuilt 1 of 1 posts" in result.stdout and "demo site at" in result.stdout
+    assert (project / "_site" / "posts" / "2024-04-01-metaverse-avatars" / "index.html").is_file()

@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "its trends page, the site (run in the project folder)")
     demo.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                       help="papermill runs at once (default: the number of cores)")
+    demo.add_argument("--rebuild", action="store_true",
+                      help="draw the demo's published posts again from their sidecars (`paperpress rebuild`) "
+                           "instead of running the archive again")
 
     doctor = sub.add_parser("doctor", help="check this machine and project, and say what to fix")
     doctor.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
@@ -294,7 +297,7 @@ def demo_command(args: argparse.Namespace) -> int:
     """`paperpress demo`: the embedded archive as a site, timed."""
     from . import demo
 
-    return demo.run_demo(args.jobs)
+    return demo.run_demo(args.jobs, rebuild=args.rebuild)
 
 
 def doctor_command(args: argparse.Namespace) -> int:
