@@ -11,7 +11,7 @@ import nbformat
 import pytest
 import yaml
 
-from paperpress import archive as store, publish, site, trendpage, trends
+from paperpress import archive as store, publish, site, trendpage, trends, vocab
 
 from .helpers import ROOT, chart_links, make_project, markdown_outputs, read_post, run_cli
 from .test_trends import (SAMPLE_DIR, archive, first_listings, load_trends, make_post, planted_trends,  # noqa: F401
@@ -27,7 +27,9 @@ def test_reading_states_the_counts(archive):  # noqa: F811
     assert f"{families.index[0]} ({families.iloc[0]} papers" in text
     assert f"then {families.index[1]} ({families.iloc[1]})." in text
     chinese = trendpage.render_reading(dataclasses.replace(t, language="zh", memo={}))
-    assert f"其次是 {families.index[1]}（{families.iloc[1]} 篇）" in chinese  # counted the Chinese way, not "(41)"
+    second = vocab.family_name(families.index[1], "zh")  # a family named in the page's language
+    assert f"其次是{second}（{families.iloc[1]} 篇）" in chinese and second != families.index[1]  # not "(41)"
+    assert not re.search(r"[A-Za-z]", chinese.split("\n\n")[1])  # the families' sentence is all Chinese
     keywords = trends.count_terms(t, "keyword")
     assert f"the keywords used most are “{keywords.index[0]}” ({keywords.iloc[0]} papers)" in text
     # Nothing in the sample passes the test, and the reading says so instead of naming the noisiest term.
@@ -111,10 +113,13 @@ def test_front_matter_and_post_dates(archive, tmp_path):  # noqa: F811
     (tmp_path / "charts" / "families.png").write_bytes(b"png")
     trendpage.save_front_matter(t, str(tmp_path))
     matter = json.loads((tmp_path / "front-matter.json").read_text(encoding="utf-8"))
-    assert matter.pop("image-alt").startswith("各方法类别每月论文数 (2024-01 – 2024-12) representation: 6, 0, 0, 6")
+    # families in the topic's language; February and March had no post: "no posts", not 0
+    assert matter.pop("image-alt").startswith("各方法类别每月论文数 (2024-01 – 2024-12) 三维表示: 6, 无推送, 无推送, 6")
     assert matter == {"title": "趋势 · 元宇宙/虚拟人", "date": "2024-12-07",
                       "description": "元宇宙/虚拟人 方向趋势：方法类别、单位与关键词随时间的变化（37 篇推送，2024-01-24 至 2024-12-07）。",
-                      "lang": "zh-Hans", "echo": False, "toc": True, "image": "charts/families.png"}
+                      "lang": "zh-Hans", "echo": False, "toc": True, "image": "charts/families.png",
+                      "topic-name": "元宇宙/虚拟人", "topic-language": "中文", "topic-posts": 37,
+                      "topic-latest": "[2024-12-07](posts/2024-12-07-metaverse-avatars/index.html)"}
     dates = store.list_post_dates(archive, "talking-head", end_date="2024-02-01")
     assert dates[0] == "2024-01-24" and all(d <= "2024-02-01" for d in dates)
     assert publish.build_trends_page("nerf", str(ROOT / "topics.yml"), str(archive), str(tmp_path / "trends")) is None

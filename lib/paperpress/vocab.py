@@ -55,6 +55,17 @@ def family_order() -> tuple[str, ...]:
     return tuple(dict.fromkeys(m.family for m in load_methods()))
 
 
+@functools.cache
+def family_names() -> dict[str, dict[str, str]]:
+    """Family → its name per language (data/methods.yml `family_names`)."""
+    return read_data("methods.yml").get("family_names") or {}
+
+
+def family_name(family: str, language: str) -> str:
+    """A method family as a page in this language names it (the family itself when the file has no name)."""
+    return family_names().get(family, {}).get(language, family)
+
+
 # --- keywords -------------------------------------------------------------------------------------
 
 # Fields of an arXiv query that search the paper's words (ti: title, abs: abstract, all: both); the others
