@@ -166,7 +166,7 @@ def test_trends_page_end_to_end(project, monkeypatch):
     listing = (project / "_site" / "trends.html").read_text(encoding="utf-8")
     assert 'href="trends/talking-head/index.html"' in listing and "Trends · Talking Head Generation" in listing
     page = (project / "_site" / "trends" / "talking-head" / "index.html").read_text(encoding="utf-8")
-    assert '<a href="../../trends.html">Trends</a>' in page and "Reading the numbers" in page
+    assert '<a href="../../trends.html">趋势</a>' in page and "Reading the numbers" in page  # the site's navbar, the topic's page
     assert 'href="trends.json"' in page and (project / "_site" / "trends" / "talking-head" / "trends.json").read_bytes() == data
 
 
@@ -206,3 +206,15 @@ def test_rising_chart_and_data_file(tmp_path):
     assert json.loads(text) == trends.changes_data(t) and text == trendpage.dump_data(planted_trends())
     assert list(json.loads(text)) == sorted(json.loads(text))  # sorted keys: the same bytes on every run
     assert not [p for p in trendpage.render_changes(t) if "trends.json" in str(p)]  # no folder, no file, no link
+
+
+@pytest.mark.parametrize("language, jargon", [("en", "log-odds"), ("zh", "狄利克雷")])
+def test_the_statistic_is_one_plain_sentence_with_its_details_folded(language, jargon):
+    for t in (toy_trends(), planted_trends()):  # no change, and a finding
+        t = dataclasses.replace(t, language=language, memo={})
+        parts = trendpage.render_rising_tables(t, data_link="trends.json")
+        assert parts[0] == trendpage.LABELS[language]["plain"].format(days=t.window_days)
+        folded = [p for p in parts if p.startswith('<details class="statistic">')]
+        assert len(folded) == 1 and jargon in folded[0] and "|z|" in folded[0]
+        shown = [p for p in parts if p not in folded]
+        assert not [p for p in shown if jargon in p or "|z|" in p], shown

@@ -71,16 +71,18 @@ def render_rising_tables(t: Trends, top: int = 10, data_link: str = "") -> list[
     # One plain sentence says what the lists are; how they are counted and tested is folded away below them.
     parts = [words["plain"].format(days=t.window_days)]
     rising, fading = trends.rising_terms(t, None, top), trends.fading_terms(t, None, top)
+    details = [describe_test(t)]
     if not len(rising) and not len(fading):
         stat = data["statistic"]
         key = "no_change" if stat["tested"] else "no_tested"
-        parts.append(f"**{words[key].format(tested=stat['tested'], min=stat['min_papers'], needed=stat['needed'] or 0)}**")
+        parts.append(f"**{words['no_change_plain']}**")  # the numbers behind it go into the fold
+        details.insert(0, f"**{words[key].format(tested=stat['tested'], min=stat['min_papers'], needed=stat['needed'] or 0)}**")
     for table, caption, empty in ((rising, "rising", "no_rising"), (fading, "fading", "no_fading")):
         if len(table):
             parts.append(post.render_table(format_changes(table, t), words[caption].format(days=t.window_days)))
         elif len(rising) or len(fading):
             parts.append(f"*{words[empty]}*")
-    parts.append(fold_details(words["details"], describe_test(t)))
+    parts.append(fold_details(words["details"], "\n\n".join(details)))
     if data_link:
         parts.append(words["data_link"].format(link=data_link))
     return parts
