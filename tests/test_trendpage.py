@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import re
 import shutil
@@ -218,3 +219,23 @@ def test_the_statistic_is_one_plain_sentence_with_its_details_folded(language, j
         assert len(folded) == 1 and jargon in folded[0] and "|z|" in folded[0]
         shown = [p for p in parts if p not in folded]
         assert not [p for p in shown if jargon in p or "|z|" in p], shown
+
+
+@pytest.mark.slow
+def test_a_zh_topics_trends_page_is_all_chinese_where_we_write_it(project, monkeypatch):
+    """Headings, reading, captions, chart titles, axes, legends and family names: Chinese. Not ours to translate:
+    the terms counted (keywords, method tags, institutions), the services' names and the data file's."""
+    monkeypatch.chdir(project)
+    publish.build_trends_page("metaverse-avatars")
+    site.render_site(project, quarto=None)
+    page = (project / "_site" / "trends" / "metaverse-avatars" / "index.html").read_text(encoding="utf-8")
+    main = re.search(r"<main>(.*?)</main>", page, re.S).group(1)
+    alts = " ".join(re.findall(r'alt="([^"]*)"', main))
+    text = html.unescape(re.sub(r"<[^>]+>", " ", main) + " " + alts)
+    t = load_trends(project / "posts", "metaverse-avatars")
+    terms = {term for kind in ("keyword", "method", "affiliation", "country") for term in trends.count_terms(t, kind).index}
+    data_words = {w.lower() for t in terms for w in re.findall(r"[A-Za-z]+", t)}
+    allowed = {"openalex", "pdf", "trends", "json", "z", "fightin", "words"}  # services, the data file, the cited method
+    english = sorted({w for w in re.findall(r"[A-Za-z]+", text) if w.lower() not in data_words | allowed})
+    assert not english, english
+    assert "三维表示" in text and "无推送" in text and "计数与检验方法" in text
