@@ -139,7 +139,9 @@ def test_demo_post_shows_every_paper_its_charts_and_the_weeks_before(browser, de
     assert "此前 1 篇推送加今日：共 19 篇论文。" in page.inner_text("body")
     weekly = next(alt for _src, alt, _width in images if alt.startswith("各方法类别每周论文数"))
     assert "(2024-01-01 – 2024-04-01)" in weekly
-    assert any(int(n) > 0 for n in weekly.split("representation:")[1].split(";")[0].split(",")[:-1])
+    representation = weekly.split("三维表示:")[1].split(";")[0].split(",")[:-1]  # families named in the topic's language
+    assert any(int(n) > 0 for n in representation if n.strip().isdigit())
+    assert "无推送" in [n.strip() for n in representation]  # weeks without any post: "no posts", not 0
     assert not page.errors and not page.dialogs
 
 
