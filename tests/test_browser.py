@@ -48,7 +48,7 @@ def site(tmp_path_factory):
     """A rendered preview site with a post whose arXiv text tries to inject a script."""
     project = add_site_files(make_project(tmp_path_factory.mktemp("site")))
     evil = write_jsonl(project / "evil.jsonl", [{
-        "listed_on": "2024-05-02", "arxiv_id": "2405.00001", "version": "v1",
+        "listed_on": "2024-05-02", "topic": "nerf", "arxiv_id": "2405.00001", "version": "v1",
         "title": "Avatars <script>window.__pwned = 1</script>", "authors": ["Mallory"],
         "abstract": "We propose <img src=x onerror=\"window.__pwned=2\"> a <script>alert(1)</script> NeRF method.",
         "comment": "<svg onload=alert(3)>"}])
@@ -119,8 +119,10 @@ def test_demo_trends_page_shows_its_charts(browser, demo):
     # Families, papers, keywords (the rising/fading chart only when a change passes the test: none in the demo).
     assert len(images) >= 3 and all(width > 0 for _src, _alt, width in images), images
     monthly = next(alt for _src, alt, _width in images if alt.startswith("每月论文数"))
-    counts = [int(n) for n in monthly.split("papers:")[1].split(",")]
-    assert "(2024-01 – 2024-12)" in monthly and len(counts) == 12 and sum(c > 0 for c in counts) >= 9  # a real curve
+    values = monthly.split("论文数: ")[1].split(", ")  # the alt text in the topic's language
+    counts = [int(n) for n in values if n.isdigit()]
+    assert "(2024-01 – 2024-12)" in monthly and len(values) == 12 and sum(c > 0 for c in counts) >= 9  # a real curve
+    assert values[1:3] == ["无推送", "无推送"] and len(counts) == 10  # February and March had no post: not 0
     assert not page.errors
 
 

@@ -25,9 +25,9 @@ def test_trend_charts_have_the_expected_series(archive, slug, tmp_path):  # noqa
     t = load_trends(archive, slug)
     families = charts.plot_families(t, str(tmp_path))
     assert is_png(families) and (tmp_path / "charts" / "families.png").read_bytes() == families.png
-    named = {f: vocab.family_label(f, t.language) for f in trends.family_over_time(t).index}
-    assert families.series == tuple(named.values())  # in the page's language: 三维表示, not representation
-    assert set(named) <= set(vocab.family_order()) and len(families.series) >= 5
+    assert families.series == tuple(vocab.family_name(f, t.language) for f in trends.family_over_time(t).index)
+    assert {vocab.family_name(f, t.language) for f in vocab.family_order()} >= set(families.series)
+    assert len(families.series) >= 5
     papers = charts.plot_papers(t)
     assert is_png(papers) and papers.series == ("papers",) and "2024-01 – 2024-12" in papers.alt
     keywords = charts.plot_keyword_trend(t)
@@ -147,3 +147,18 @@ def test_a_zh_topics_charts_hold_no_english_we_wrote(archive, monkeypatch):  # n
             text = text.replace(name[:23], " ")  # row labels may be cut (charts.cut_label)
         ours += re.findall(r"[A-Za-z]{2,}", text)
     assert not ours, sorted(set(ours))
+
+
+def test_months_without_posts_are_drawn_as_no_posts_not_zero(archive):  # noqa: F811
+    t = load_trends(archive, "metaverse-avatars")  # no post in February and March 2024
+    table = trends.papers_over_time(t)
+    assert trends.quiet_periods(t, table) == ["2024-02", "2024-03"] and table["2024-02"].iloc[0] == 0
+    papers = charts.plot_papers(t)
+    assert papers.alt.startswith("每月论文数 (2024-01 – 2024-12) 论文数: ")
+    assert papers.alt.split(": ", 1)[1].split(", ")[1:3] == ["无推送", "无推送"]
+    families = charts.plot_families(t)
+    assert "三维表示: 6, 无推送, 无推送, 6" in families.alt and "representation" not in families.alt
+    # the hatched "no posts" columns and their legend are drawn, in the topic's language
+    fig = charts.plot_columns(table, "t", "x", "y", "empty", charts.LABELS["zh"], trends.quiet_periods(t, table))
+    assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == ["无推送"]
+    assert sum(1 for patch in fig.axes[0].collections if patch.get_hatch() == "///") == 2

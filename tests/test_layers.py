@@ -16,7 +16,7 @@ LAYERS = {
     # records and settings
     "records": 0, "config": 0,
     # text helpers, arXiv's calendar, data-file vocabularies, the archive on disk
-    "text": 1, "mailings": 1, "vocab": 2, "institutions": 2, "archive": 2,
+    "text": 1, "mailings": 1, "query": 1, "vocab": 2, "institutions": 2, "archive": 2,
     # a summary's figures and names against its source (pure)
     "claims": 2,
     # services: arXiv, OpenAlex, models (the provider-neutral core, a thin backend per provider, the run that
@@ -30,7 +30,7 @@ LAYERS = {
     # one post's flow and publishing
     "digest": 9, "publish": 9, "catchup": 9, "mailout": 10,
     # commands
-    "backfill": 10, "demo": 10, "doctor": 10, "cli": 11,
+    "backfill": 10, "demo": 10, "doctor": 10, "rebuild": 10, "cli": 11,
 }
 ROOT_NAMES = {"__init__", "data"}  # the package itself (its version) and the data files' package
 

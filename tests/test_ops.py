@@ -15,7 +15,7 @@ from .helpers import BIN, make_project, read_post, markdown_outputs, run_cli, tr
 
 def record(day, arxiv_id, version, title):
     """A sample-format line."""
-    return {"listed_on": day, "topic": "t", "arxiv_id": arxiv_id, "version": version, "title": title,
+    return {"listed_on": day, "topic": "nerf", "arxiv_id": arxiv_id, "version": version, "title": title,
             "authors": ["A. Author"], "abstract": f"We propose {title}, a diffusion model for avatars. "
             "Experiments show it outperforms prior methods.", "comment": None}
 
@@ -87,7 +87,7 @@ def test_backfill_interrupted_leaves_no_partial_post_and_resumes(tmp_path, relis
 def test_all_topics(tmp_path, relisting):
     project = make_project(tmp_path)
     (project / "topics.yml").write_text(
-        "topics:\n  - {slug: one, name: One, query: ti:one}\n  - {slug: two, name: Two, query: ti:two}\n")
+        "topics:\n  - {slug: one, name: One, query: abs:avatar}\n  - {slug: two, name: Two, query: abs:avatar}\n")
     result = run_cli(project, "run", "--all-topics", "--offline", "--sample", str(relisting), "--date", "2024-03-01")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in list_posts(project)) == ["2024-03-01-one", "2024-03-01-two"]
@@ -165,7 +165,7 @@ def backfill_two_days(project, sample, *extra):
 def test_all_topics_exit_1_when_one_topic_fails_and_the_others_still_post(tmp_path, two_days):
     project = make_project(tmp_path)
     (project / "topics.yml").write_text(
-        "topics:\n  - {slug: one, name: One, query: ti:one}\n  - {slug: two, name: Two, query: ti:two}\n")
+        "topics:\n  - {slug: one, name: One, query: abs:avatar}\n  - {slug: two, name: Two, query: abs:avatar}\n")
     template = template_with(project, 'if topic == "one":\n    raise RuntimeError("topic one fails")')
     result = run_cli(project, "run", "--all-topics", "--offline", "--sample", str(two_days), "--date", "2024-03-05",
                      "--template", template, "--no-trends")

@@ -159,7 +159,7 @@ def test_rerun_with_changed_input_replaces_the_post(tmp_path):
     post = project / "posts" / "2024-05-02-nerf"
     for title in ("Alpha radiance fields for avatars", "Beta radiance fields for avatars"):
         sample = write_jsonl(tmp_path / "day.jsonl", [{
-            "listed_on": "2024-05-02", "arxiv_id": "2405.00001", "version": "v1", "title": title,
+            "listed_on": "2024-05-02", "topic": "nerf", "arxiv_id": "2405.00001", "version": "v1", "title": title,
             "authors": ["A. Author"], "abstract": f"We propose {title}, a NeRF method.", "comment": None}])
         result = run_cli(project, "run", "--offline", "--sample", str(sample), "--topic", "nerf", "--date", "2024-05-02",
                          "--no-trends")
@@ -188,6 +188,9 @@ def test_failing_cell_leaves_the_old_post(demo, tmp_path):
     (["--date", "2999-01-01"], "in the future"),
     (["--date", "1985-01-01"], "arXiv starts"),
     (["--topic", "metaverse-avatar"], "unknown topic 'metaverse-avatar' (did you mean 'metaverse-avatars'?)"),
+    (["--max-papers", "0"], "--max-papers must be between 1 and 200 (got 0)"),
+    (["--max-papers", "201"], "--max-papers must be between 1 and 200 (got 201)"),
+    (["--lookback-days", "32"], "--lookback-days must be between 0 and 31 (got 32)"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, message):
     project = make_project(tmp_path)
@@ -217,7 +220,7 @@ def test_live_without_key_says_how_to_set_it(tmp_path):
 def test_script_in_abstract_shows_as_text_and_empty_day(tmp_path):
     project = make_project(tmp_path)
     sample = write_jsonl(tmp_path / "evil.jsonl", [{
-        "listed_on": "2024-05-02", "arxiv_id": "2405.00001", "version": "v1",
+        "listed_on": "2024-05-02", "topic": "nerf", "arxiv_id": "2405.00001", "version": "v1",
         "title": "An [evil](javascript:alert(1)) title <img src=x onerror=alert(2)>",
         "authors": ["Mallory <b>Bold</b>"], "abstract": "We propose <script>alert(1)</script> for *avatars*.",
         "comment": "<iframe src=//x>"}])

@@ -134,7 +134,9 @@ def make_project(root: Path) -> Path:
         shutil.copyfile(ROOT / name, root / name)
     write_new_post(root / "posts" / NEW)
     write_old_post(root / "posts" / OLD)
-    trends = [front_matter(title="Trends: avatars", date="2024-04-01", categories=["元宇宙/虚拟人"]),
+    trends = [front_matter(title="Trends: avatars", date="2024-04-01", **{
+                  "topic-name": "元宇宙/虚拟人", "topic-language": "中文", "topic-posts": 2,
+                  "topic-latest": f"[2024-04-01](posts/{NEW}/index.html)"}),
               new_markdown_cell("Rising methods.")]
     (root / "trends" / "metaverse-avatars").mkdir(parents=True)
     nbformat.write(new_notebook(cells=trends), root / "trends" / "metaverse-avatars" / "index.ipynb")
@@ -191,7 +193,7 @@ def test_post_page_shows_outputs_as_quarto_does(built):
     assert list(images.values()) == ["每类论文数"]  # the cell's fig-alt: Quarto ignores the output's metadata alt
     assert all(target(page, src).read_bytes().startswith(b"\x89PNG") for src in images)
     assert all(target(page, h).is_file() for h in links.hrefs if not h.startswith(("#", "http")))
-    assert "Preview rendered with pandoc" in text
+    assert "这是用 pandoc 生成的预览" in text  # the preview's own words, in the site's language (lang: zh)
 
 
 def test_post_folder_files_are_copied_but_not_notebook_or_sidecar(built):
@@ -211,10 +213,32 @@ def test_front_matter_text_is_escaped(built):
 def test_topics_and_about_pages(built):
     topics = built / "_site" / "topics.html"
     text = topics.read_text(encoding="utf-8")
-    assert text.index("Talking Head Generation") < text.index("元宇宙/虚拟人") < text.index("Trends: avatars")
+    # one row per topic (its trends page): name, language, posts, latest post, trends page; headers as topics.qmd names them
+    assert "<thead><tr><th>主题</th><th>语言</th><th>推送数</th><th>最新推送</th><th>趋势页</th></tr></thead>" in text
+    row = (f'<tr><td><a href="trends/metaverse-avatars/index.html">元宇宙/虚拟人</a></td><td>中文</td><td>2</td>'
+           f'<td><a href="posts/{NEW}/index.html">2024-04-01</a></td>'
+           '<td><a href="trends/metaverse-avatars/index.html">Trends: avatars</a></td></tr>')
+    assert row in text
+    assert "Talking Head Generation" not in text  # a category of a post is not a topic: only topics are listed
     assert all(target(topics, h).is_file() for h in parse(topics).hrefs)
     about = (built / "_site" / "about.html").read_text(encoding="utf-8")
     assert "papermill" in about and "listing:" not in about and "title: " not in about
+
+
+def test_the_site_pages_follow_the_sites_language(built):
+    """lang: zh in _quarto.yml: the navbar and the site's own pages are Chinese (names and code excepted)."""
+    allowed = {"paperpress", "arXiv", "papermill", "Quarto", "pandoc", "quarto", "render", "NeRF", "diffusion",
+               "digest", "json", "trends", "topics", "yml", "posts", "index", "ipynb", "mailing", "Trends", "avatars"}
+    for name in ("index.html", "about.html", "topics.html", "trends.html"):
+        page = (built / "_site" / name).read_text(encoding="utf-8")
+        assert '<html lang="zh">' in page
+        nav = re.search(r'<nav class="navbar">(.*?)</nav>', page, re.S).group(1)
+        assert [t for t in re.findall(r">([^<]+)</a>", nav)] == ["paperpress", "首页", "主题", "趋势", "关于"]
+        main = re.sub(r"<[^>]+>", " ", re.search(r"<main>(.*?)</main>", page, re.S).group(1))
+        if name == "index.html":  # the home page lists the posts: their titles and descriptions are not ours
+            continue
+        english = sorted({w for w in re.findall(r"[A-Za-z]{2,}", html.unescape(main)) if w not in allowed})
+        assert not english, f"{name}: {english}"
 
 
 def test_bad_front_matter_is_reported_and_site_kept(tmp_path):
@@ -358,7 +382,7 @@ def test_preview_reads_front_matter_as_markdown_like_quarto(tmp_path):
     assert '<h1 class="title">Raw <em>emphasis</em> <b>bold</b></h1>' in page
     assert "<i>tag</i>" in page and "<title>Raw emphasis bold – paperpress</title>" in page
     home = (root / "_site" / "index.html").read_text(encoding="utf-8")
-    assert "Raw <em>emphasis</em> <b>bold</b></a></h3>" in home and "Cat <em>one</em></a>" in home
+    assert "Raw <em>emphasis</em> <b>bold</b></a></h3>" in home and "Cat <em>one</em></span>" in home
 
 
 @pytest.mark.parametrize("title", ["Splat <img src=x onerror=alert(7)> Attack", "Avatars <script>alert(1)</script>",
@@ -373,7 +397,7 @@ def test_post_front_matter_shows_the_literal_title_on_every_page(tmp_path, title
     write_post(tmp_path, "2024-04-02-t", post.build_front_matter(digest, None))
     site.render_site(tmp_path, quarto=None)
     shown = html.escape(title, quote=False)
-    for path in ("index.html", "topics.html", "posts/2024-04-02-t/index.html"):
+    for path in ("index.html", "posts/2024-04-02-t/index.html"):  # the Topics page lists topics, not posts
         page = tmp_path / "_site" / path
         text = page.read_text(encoding="utf-8")
         assert f"T {shown}" in text, path

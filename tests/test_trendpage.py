@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import re
 import shutil
@@ -11,7 +12,7 @@ import nbformat
 import pytest
 import yaml
 
-from paperpress import archive as store, publish, site, trendpage, trends
+from paperpress import archive as store, publish, site, trendpage, trends, vocab
 
 from .helpers import ROOT, chart_links, make_project, markdown_outputs, read_post, run_cli
 from .test_trends import (SAMPLE_DIR, archive, first_listings, load_trends, make_post, planted_trends,  # noqa: F401
@@ -27,7 +28,9 @@ def test_reading_states_the_counts(archive):  # noqa: F811
     assert f"{families.index[0]} ({families.iloc[0]} papers" in text
     assert f"then {families.index[1]} ({families.iloc[1]})." in text
     chinese = trendpage.render_reading(dataclasses.replace(t, language="zh", memo={}))
-    assert f"其次是 {families.index[1]}（{families.iloc[1]} 篇）" in chinese  # counted the Chinese way, not "(41)"
+    second = vocab.family_name(families.index[1], "zh")  # a family named in the page's language
+    assert f"其次是{second}（{families.iloc[1]} 篇）" in chinese and second != families.index[1]  # not "(41)"
+    assert not re.search(r"[A-Za-z]", chinese.split("\n\n")[1])  # the families' sentence is all Chinese
     keywords = trends.count_terms(t, "keyword")
     assert f"the keywords used most are “{keywords.index[0]}” ({keywords.iloc[0]} papers)" in text
     # Nothing in the sample passes the test, and the reading says so instead of naming the noisiest term.
@@ -111,10 +114,13 @@ def test_front_matter_and_post_dates(archive, tmp_path):  # noqa: F811
     (tmp_path / "charts" / "families.png").write_bytes(b"png")
     trendpage.save_front_matter(t, str(tmp_path))
     matter = json.loads((tmp_path / "front-matter.json").read_text(encoding="utf-8"))
-    assert matter.pop("image-alt").startswith("各方法类别每月论文数 (2024-01 – 2024-12) 三维表示: 6, 0, 0, 6")
+    # families in the topic's language; February and March had no post: "no posts", not 0
+    assert matter.pop("image-alt").startswith("各方法类别每月论文数 (2024-01 – 2024-12) 三维表示: 6, 无推送, 无推送, 6")
     assert matter == {"title": "趋势 · 元宇宙/虚拟人", "date": "2024-12-07",
                       "description": "元宇宙/虚拟人 方向趋势：方法类别、单位与关键词随时间的变化（37 篇推送，2024-01-24 至 2024-12-07）。",
-                      "lang": "zh-Hans", "echo": False, "toc": True, "image": "charts/families.png"}
+                      "lang": "zh-Hans", "echo": False, "toc": True, "image": "charts/families.png",
+                      "topic-name": "元宇宙/虚拟人", "topic-language": "中文", "topic-posts": 37,
+                      "topic-latest": "[2024-12-07](posts/2024-12-07-metaverse-avatars/index.html)"}
     dates = store.list_post_dates(archive, "talking-head", end_date="2024-02-01")
     assert dates[0] == "2024-01-24" and all(d <= "2024-02-01" for d in dates)
     assert publish.build_trends_page("nerf", str(ROOT / "topics.yml"), str(archive), str(tmp_path / "trends")) is None
@@ -161,7 +167,7 @@ def test_trends_page_end_to_end(project, monkeypatch):
     listing = (project / "_site" / "trends.html").read_text(encoding="utf-8")
     assert 'href="trends/talking-head/index.html"' in listing and "Trends · Talking Head Generation" in listing
     page = (project / "_site" / "trends" / "talking-head" / "index.html").read_text(encoding="utf-8")
-    assert '<a href="../../trends.html">Trends</a>' in page and "Reading the numbers" in page
+    assert '<a href="../../trends.html">趋势</a>' in page and "Reading the numbers" in page  # the site's navbar, the topic's page
     assert 'href="trends.json"' in page and (project / "_site" / "trends" / "talking-head" / "trends.json").read_bytes() == data
 
 
@@ -198,3 +204,35 @@ def test_rising_chart_and_data_file(tmp_path):
     assert json.loads(text) == trends.changes_data(t) and text == trendpage.dump_data(planted_trends())
     assert list(json.loads(text)) == sorted(json.loads(text))  # sorted keys: the same bytes on every run
     assert not [p for p in trendpage.render_changes(t) if "trends.json" in str(p)]  # no folder, no file, no link
+
+
+@pytest.mark.parametrize("language, jargon", [("en", "log-odds"), ("zh", "狄利克雷")])
+def test_the_statistic_is_one_plain_sentence_with_its_details_folded(language, jargon):
+    for t in (toy_trends(), planted_trends()):  # no change, and a finding
+        t = dataclasses.replace(t, language=language, memo={})
+        parts = trendpage.render_rising_tables(t, data_link="trends.json")
+        assert parts[0] == trendpage.LABELS[language]["plain"].format(days=t.window_days)
+        folded = [p for p in parts if p.startswith('<details class="statistic">')]
+        assert len(folded) == 1 and jargon in folded[0] and "|z|" in folded[0]
+        shown = [p for p in parts if p not in folded]
+        assert not [p for p in shown if jargon in p or "|z|" in p], shown
+
+
+@pytest.mark.slow
+def test_a_zh_topics_trends_page_is_all_chinese_where_we_write_it(project, monkeypatch):
+    """Headings, reading, captions, chart titles, axes, legends and family names: Chinese. Not ours to translate:
+    the terms counted (keywords, method tags, institutions), the services' names and the data file's."""
+    monkeypatch.chdir(project)
+    publish.build_trends_page("metaverse-avatars")
+    site.render_site(project, quarto=None)
+    page = (project / "_site" / "trends" / "metaverse-avatars" / "index.html").read_text(encoding="utf-8")
+    main = re.search(r"<main>(.*?)</main>", page, re.S).group(1)
+    alts = " ".join(re.findall(r'alt="([^"]*)"', main))
+    text = html.unescape(re.sub(r"<[^>]+>", " ", main) + " " + alts)
+    t = load_trends(project / "posts", "metaverse-avatars")
+    terms = {term for kind in ("keyword", "method", "affiliation", "country") for term in trends.count_terms(t, kind).index}
+    data_words = {w.lower() for t in terms for w in re.findall(r"[A-Za-z]+", t)}
+    allowed = {"openalex", "pdf", "trends", "json", "z", "fightin", "words"}  # services, the data file, the cited method
+    english = sorted({w for w in re.findall(r"[A-Za-z]+", text) if w.lower() not in data_words | allowed})
+    assert not english, english
+    assert "三维表示" in text and "无推送" in text and "计数与检验方法" in text

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import catchup
-from .config import PaperpressError, find_topic, load_settings, load_topics, parse_date, read_now
+from .config import PaperpressError, check_overrides, find_topic, load_settings, load_topics, parse_date, read_now
 from .config import OPENALEX_WARNED, warn_openalex_key
 from .summarise import check_summariser
 
@@ -137,6 +137,7 @@ def print_summary(results: list[DayResult]) -> None:
 def run_backfill(args: argparse.Namespace) -> int:
     """Run every mailing of the range not yet posted, `--jobs` at a time, in date order, from one arXiv query."""
     topic = find_topic(load_topics(args.topics_file), args.topic, args.topics_file)
+    check_overrides(args.max_papers, args.lookback_days)
     if args.lookback_days is not None:
         topic = topic.model_copy(update={"lookback_days": args.lookback_days})
     first, last = parse_range(args.start, args.end)

@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 
 from .config import load_labels  # noqa: E402
 from .text import quote_attribute  # noqa: E402
-from .vocab import family_label  # noqa: E402
+from .vocab import family_name  # noqa: E402
 from . import trends  # noqa: E402
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
@@ -210,8 +210,22 @@ def pick_rotation(labels, ax) -> int:
     return 0 if sum(len(str(label)) + 1.5 for label in labels) * 0.09 < width else 90
 
 
-def plot_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, words: dict):
-    """Rows × periods as a heatmap with the count in each non-empty cell."""
+QUIET = {"facecolor": "#f4f4f4", "edgecolor": "#b0b0b0", "hatch": "///", "linewidth": 0}  # a period without posts
+
+
+def mark_quiet(ax, table: pd.DataFrame, quiet, words: dict, low: float, high: float) -> None:
+    """Hatch the periods in which the topic has no post at all, with a legend: "no posts", not a count of 0."""
+    columns = [i for i, c in enumerate(table.columns) if c in set(quiet)]
+    for c in columns:
+        ax.fill_between([c - 0.5, c + 0.5], low, high, zorder=3, **QUIET)
+    if columns:  # right of the title line: the title is left-aligned
+        handle = matplotlib.patches.Patch(label=words["no_posts"], **QUIET)
+        ax.legend(handles=[handle], loc="lower right", bbox_to_anchor=(1, 1.0), frameon=False, fontsize=9,
+                  borderaxespad=0.2)
+
+
+def plot_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, words: dict, quiet=()):
+    """Rows × periods as a heatmap with the count in each non-empty cell; quiet periods hatched as "no posts"."""
     apply_style()
     rows, cols = table.shape if not table.empty else (1, 1)
     fig, ax = plt.subplots(figsize=(WIDTH, 1.4 + 0.42 * rows), layout="constrained")
@@ -228,11 +242,13 @@ def plot_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, word
     ax.set_ylabel(ylabel)
     ax.grid(False)
     if cols > MAX_ANNOTATED:  # no numbers in the cells: the colour scale has to say what a colour means
+        mark_quiet(ax, table, quiet, words, -0.5, rows - 0.5)
         bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
         bar.set_label(words["papers"])
         bar.locator = matplotlib.ticker.MaxNLocator(integer=True)  # counts of papers: no 0.5 ticks
         bar.update_ticks()
         return fig
+    mark_quiet(ax, table, quiet, words, -0.5, rows - 0.5)
     for (r, c), value in np.ndenumerate(values):
         if value:  # dark cells get light text: the scale runs from dark blue to yellow
             colour = "white" if value < values.max() * 0.6 else "black"
@@ -240,8 +256,9 @@ def plot_heatmap(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, word
     return fig
 
 
-def plot_columns(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, empty: str):
-    """One row of counts per period as vertical bars."""
+def plot_columns(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, empty: str, words: dict | None = None,
+                 quiet=()):
+    """One row of counts per period as vertical bars; quiet periods hatched as "no posts"."""
     apply_style()
     cols = table.shape[1] if not table.empty else 1
     fig, ax = plt.subplots(figsize=(WIDTH, 3.2), layout="constrained")
@@ -256,6 +273,8 @@ def plot_columns(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, empt
     ax.set_ylabel(ylabel)
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.grid(axis="x", visible=False)
+    if words:
+        mark_quiet(ax, table, quiet, words, 0, ax.get_ylim()[1])
     return fig
 
 
@@ -286,12 +305,17 @@ def plot_changes(changes: list[dict], needed: float | None, title: str, words: d
     return fig
 
 
-def describe_rows(table: pd.DataFrame) -> str:
-    """Alt text of a rows × periods table: each row's counts, period by period."""
+def describe_rows(table: pd.DataFrame, quiet=(), no_posts: str = "") -> str:
+    """Alt text of a rows × periods table: each row's counts, period by period ("no posts" for quiet periods)."""
     if table.empty:
         return ""
     span = f"{table.columns[0]} – {table.columns[-1]}"
-    rows = "; ".join(f"{name}: {', '.join(str(v) for v in values)}" for name, values in zip(table.index, table.to_numpy()))
+    shown = [no_posts if c in set(quiet) and no_posts else None for c in table.columns]
+
+    def cells(values) -> str:
+        return ", ".join(q or str(v) for q, v in zip(shown, values))
+
+    rows = "; ".join(f"{name}: {cells(values)}" for name, values in zip(table.index, table.to_numpy()))
     return f" ({span}) {rows}"
 
 
@@ -301,36 +325,41 @@ def period_words(table: pd.DataFrame, words: dict) -> tuple[str, str]:
     return words[freq], words[f"{freq}_axis"]
 
 
+def named_families(t: trends.Trends, recent: bool = False) -> pd.DataFrame:
+    """The families-over-time table with each family named in the topic's language."""
+    table = trends.family_over_time(t, recent=recent)
+    return table.rename(index=lambda family: family_name(family, t.language))
+
+
 def describe_families(t: trends.Trends, recent: bool = False) -> str:
     """Alt text of the families heatmap: its title and each family's counts (also the trends page's thumbnail's)."""
     words = LABELS[t.language]
-    table = named_families(trends.family_over_time(t, recent=recent), t.language)
-    return words["families"].format(period=period_words(table, words)[0]) + describe_rows(table)
-
-
-def named_families(table: pd.DataFrame, language: str) -> pd.DataFrame:
-    """A families × periods table with the families named in the page's language."""
-    return table.rename(index=lambda family: family_label(family, language))
+    table = named_families(t, recent)
+    quiet = trends.quiet_periods(t, table)
+    return words["families"].format(period=period_words(table, words)[0]) + describe_rows(table, quiet, words["no_posts"])
 
 
 def plot_families(t: trends.Trends, output_dir: str = "", recent: bool = False) -> Chart:
     """Heatmap of papers per method family and period (the post's window, or the whole archive)."""
     words = LABELS[t.language]
-    table = named_families(trends.family_over_time(t, recent=recent), t.language)
+    table = named_families(t, recent)
     period, axis = period_words(table, words)
-    fig = plot_heatmap(table, words["families"].format(period=period), axis, words["family"], words)
+    fig = plot_heatmap(table, words["families"].format(period=period), axis, words["family"], words,
+                       trends.quiet_periods(t, table))
     alt = describe_families(t, recent)
     return save_chart(Chart("families", render_png(fig), alt, tuple(table.index)), output_dir)
 
 
 def plot_papers(t: trends.Trends, output_dir: str = "", recent: bool = False) -> Chart:
-    """Bars of papers per period."""
+    """Bars of papers per period; a period without any post is drawn as "no posts", not as 0."""
     words = LABELS[t.language]
     table = trends.papers_over_time(t, recent=recent)
     period, axis = period_words(table, words)
     title = words["papers_over"].format(period=period)
-    fig = plot_columns(table, title, axis, words["papers"], words["empty"])
-    return save_chart(Chart("papers", render_png(fig), title + describe_rows(table), tuple(table.index)), output_dir)
+    quiet = trends.quiet_periods(t, table)
+    fig = plot_columns(table, title, axis, words["papers"], words["empty"], words, quiet)
+    alt = title + describe_rows(table.rename(index={"papers": words["papers"]}), quiet, words["no_posts"])
+    return save_chart(Chart("papers", render_png(fig), alt, tuple(table.index)), output_dir)
 
 
 def plot_keyword_trend(t: trends.Trends, output_dir: str = "", top: int = 10) -> Chart:
@@ -339,8 +368,9 @@ def plot_keyword_trend(t: trends.Trends, output_dir: str = "", top: int = 10) ->
     table = trends.top_keywords_over_time(t, top)
     period, axis = period_words(table, words)
     title = words["keywords_over"].format(period=period)
-    fig = plot_heatmap(table, title, axis, words["keyword"], words)
-    alt = title + describe_rows(table)
+    quiet = trends.quiet_periods(t, table)
+    fig = plot_heatmap(table, title, axis, words["keyword"], words, quiet)
+    alt = title + describe_rows(table, quiet, words["no_posts"])
     return save_chart(Chart("keywords-over-time", render_png(fig), alt, tuple(table.index)), output_dir)
 
 
@@ -349,6 +379,7 @@ def plot_rising(t: trends.Trends, output_dir: str = "", top: int = 8) -> Chart:
     words = LABELS[t.language]
     data = trends.changes_data(t)
     changes = [*data["rising"][:top], *data["fading"][:top][::-1]]
+    changes = [{**c, "term": family_name(c["term"], t.language)} if c["kind"] == "family" else c for c in changes]
     title = words["rising"].format(days=t.window_days)
     fig = plot_changes(changes, data["statistic"]["needed"], title, words)
     alt = title + ": " + (", ".join(f"{c['term']} ({words['k_' + c['kind']]}) z {c['score']:+.1f} "

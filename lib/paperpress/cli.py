@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import __version__, catchup, mailings, publish
 from .archive import record_mailing
-from .config import PaperpressError, find_topic, load_settings, load_topics, parse_date, read_now
+from .config import PaperpressError, check_overrides, find_topic, load_settings, load_topics, parse_date, read_now
 from .config import warn_openalex_key
 from .publish import EXIT_FAILED, EXIT_MAIL, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, SEVERITY, rebuild_trends, report_failure
 from .summarise import check_summariser
@@ -50,10 +50,10 @@ def add_post_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--template", default="notebooks/digest.ipynb", help="post template notebook")
     parser.add_argument("--model", default="", help="model: gemini:<model>, openai:<model> (any OpenAI-compatible server, "
                         "OPENAI_BASE_URL) or a bare Gemini name (default: the topic's, else PAPERPRESS_MODEL)")
-    parser.add_argument("--max-papers", type=int, default=0,
-                        help="papers with a full summary per post; the others are listed briefly (default: the topic's)")
+    parser.add_argument("--max-papers", type=int, default=None,
+                        help="papers with a full summary per post, 1-200; the others are listed briefly (default: the topic's)")
     parser.add_argument("--lookback-days", type=int, default=None,
-                        help="days before a mailing's window searched for late papers (default: the topic's, 7)")
+                        help="days before a mailing's window searched for late papers, 0-31 (default: the topic's, 7)")
     parser.add_argument("--allow-empty", action="store_true",
                         help="publish a short 'no new papers' post for an empty mailing")
     parser.add_argument("--trends-dir", default="trends", help="folder of the topics' trends pages (default: trends)")
@@ -115,6 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     pages.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
     pages.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
 
+    rebuild = sub.add_parser("rebuild", help="rebuild published posts in the current layout from their sidecars "
+                                             "(no arXiv, PDF or model call), then the trends pages",
+                             description="Each post is drawn again by the post template from its digest.json (its "
+                                         "papers, summaries and figures as published); a post whose rebuild fails "
+                                         "is left as it was.", epilog=EPILOG,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    rebuild.add_argument("--topic", help="topic slug (default: every topic of the topics file that has posts)")
+    rebuild.add_argument("--date", default="", help="only the post of this date (YYYY-MM-DD)")
+    rebuild.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
+    rebuild.add_argument("--posts-dir", default="posts", help="folder of posts (default: posts)")
+    rebuild.add_argument("--template", default="notebooks/digest.ipynb", help="post template notebook")
+    rebuild.add_argument("--trends-dir", default="trends", help="folder of the topics' trends pages (default: trends)")
+    rebuild.add_argument("--no-trends", action="store_true", help="do not rebuild the trends pages afterwards")
+
     render = sub.add_parser("render", help="write the topic and today pages, then render the site "
                                            "(quarto when installed, else a pandoc preview)")
     render.add_argument("--root", default=".", help="project folder holding _quarto.yml (default: .)")
@@ -123,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "its trends page, the site (run in the project folder)")
     demo.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                       help="papermill runs at once (default: the number of cores)")
+    demo.add_argument("--rebuild", action="store_true",
+                      help="draw the demo's published posts again from their sidecars (`paperpress rebuild`) "
+                           "instead of running the archive again")
 
     doctor = sub.add_parser("doctor", help="check this machine and project, and say what to fix")
     doctor.add_argument("--topics-file", default="topics.yml", help="topics file (default: topics.yml)")
@@ -138,8 +155,7 @@ def check_inputs(args: argparse.Namespace):
     if args.date:
         parse_date(args.date)
     topic = find_topic(load_topics(args.topics_file), args.topic, args.topics_file)
-    if args.max_papers < 0 or (args.lookback_days or 0) < 0:
-        raise PaperpressError("--max-papers and --lookback-days must not be negative")
+    check_overrides(args.max_papers, args.lookback_days)
     settings = load_settings()
     if not Path(args.template).is_file():
         raise PaperpressError(f"{args.template}: post template not found (run from the project folder)")
@@ -167,7 +183,7 @@ def template_parameters(args: argparse.Namespace, staging: Path) -> dict:
         "topics_file": args.topics_file,
         "posts_dir": args.posts_dir,
         "output_dir": staging.as_posix(),
-        "max_papers": args.max_papers,
+        "max_papers": args.max_papers or 0,  # 0: the topic's
         "lookback_days": -1 if args.lookback_days is None else args.lookback_days,
         "model": args.model,
     }
@@ -401,11 +417,21 @@ def backfill_command(args: argparse.Namespace) -> int:
     return max(code, complete_posts(args, args.topic, started), key=SEVERITY.index)
 
 
+def rebuild_command(args: argparse.Namespace) -> int:
+    """`paperpress rebuild`: published posts drawn again from their sidecars."""
+    from . import rebuild
+
+    if args.date:
+        parse_date(args.date)
+    return rebuild.rebuild_posts(args.topic, args.topics_file, args.posts_dir, args.template, args.trends_dir,
+                                 args.date, args.no_trends)
+
+
 def demo_command(args: argparse.Namespace) -> int:
     """`paperpress demo`: the embedded archive as a site, timed."""
     from . import demo
 
-    return demo.run_demo(args.jobs)
+    return demo.run_demo(args.jobs, rebuild=args.rebuild)
 
 
 def doctor_command(args: argparse.Namespace) -> int:
@@ -439,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"run": run_command, "backfill": backfill_command, "trends": trends_command,
-                    "render": render_site, "pages": pages_command, "mail": mail_command, "demo": demo_command, "doctor": doctor_command}
+                    "render": render_site, "pages": pages_command, "mail": mail_command, "demo": demo_command,
+                    "rebuild": rebuild_command, "doctor": doctor_command}
         return commands[args.command](args)
     except PaperpressError as exc:
         print(f"paperpress: error: {exc}", file=sys.stderr)

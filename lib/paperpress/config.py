@@ -145,6 +145,15 @@ def load_labels(section: str) -> dict[str, dict[str, str]]:
     return read_data("labels.yml")[section]
 
 
+def check_overrides(max_papers: int | None, lookback_days: int | None) -> None:
+    """A command's --max-papers and --lookback-days within the ranges topics.yml allows (None: the topic's)."""
+    fields = Topic.model_fields
+    for option, value, field in (("--max-papers", max_papers, "max_papers"), ("--lookback-days", lookback_days, "lookback_days")):
+        low, high = (next(m for m in fields[field].metadata if hasattr(m, name)) for name in ("ge", "le"))
+        if value is not None and not low.ge <= value <= high.le:
+            raise PaperpressError(f"{option} must be between {low.ge} and {high.le} (got {value})")
+
+
 def find_topic(topics: Mapping[str, Topic], slug: str, path: str | Path = "topics.yml") -> Topic:
     """The topic with this slug, or an error that suggests the nearest one."""
     if slug in topics:

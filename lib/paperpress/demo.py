@@ -20,6 +20,11 @@ def build_backfill_command(jobs: int) -> list[str]:
             "--from", YEAR[0], "--to", YEAR[1], "--jobs", str(jobs), "--force"]
 
 
+def build_rebuild_command() -> list[str]:
+    """The rebuild a user would type: the demo's posts again from their sidecars, then the trends page."""
+    return [sys.executable, "-m", "paperpress.cli", "rebuild", "--topic", TOPIC]
+
+
 def run_backfill(jobs: int) -> int:
     """Run the demo's backfill as a child process (its progress and summary go to the terminal)."""
     child = subprocess.Popen(build_backfill_command(jobs))
@@ -29,15 +34,20 @@ def run_backfill(jobs: int) -> int:
         return child.wait()  # the backfill got the same Ctrl-C: it stops its days and says so
 
 
-def run_demo(jobs: int, root: Path = Path(".")) -> int:
+def run_demo(jobs: int, root: Path = Path("."), rebuild: bool = False) -> int:
     """Build the demo site in the project folder and say where it is, how many posts and how long it took.
 
-    Every day is rebuilt (--force), so the 2024-04-01 post always shows the weeks before it.
+    Every day is rebuilt (--force), so the 2024-04-01 post always shows the weeks before it; with rebuild,
+    the posts an earlier demo published are drawn again from their sidecars instead (`paperpress rebuild`).
     """
     start = time.monotonic()
-    code = run_backfill(jobs)
+    if rebuild and not list_post_dates(root / "posts", TOPIC):
+        print("paperpress: error: no demo posts to rebuild yet: run `paperpress demo` first", file=sys.stderr)
+        return 2
+    code = subprocess.call(build_rebuild_command()) if rebuild else run_backfill(jobs)
     if code != 0:
-        print(f"paperpress: error: the demo's backfill ended with exit code {code}; the site was not rendered",
+        what = "rebuild" if rebuild else "backfill"
+        print(f"paperpress: error: the demo's {what} ended with exit code {code}; the site was not rendered",
               file=sys.stderr)
         return code
     topicpages.write_pages(root)  # the topic page (with its feed) and the today page

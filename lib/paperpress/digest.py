@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from . import mailings, sources, summarise
-from .archive import COMPLETE, collect_posted, load_archive, save_digest  # noqa: F401 - save_digest: the template calls digest.save_digest
+from .archive import COMPLETE, collect_posted, load_archive, read_digest, save_digest  # noqa: F401 - save_digest: the template calls digest.save_digest
 from .config import PaperpressError, Settings, find_topic, find_topics_file, load_settings, load_topics, parse_date
 from .records import Digest, Entry, Usage
 
@@ -82,7 +82,9 @@ def build_digest(
     model: str = "",
     settings: Settings | None = None,
 ) -> Digest:
-    """Everything one post shows, from the notebook's parameters."""
+    """Everything one post shows, from the notebook's parameters (source "sidecar": the published post's own)."""
+    if source == "sidecar":  # `paperpress rebuild`: the post's data as published, no arXiv, PDF or model call
+        return read_digest(Path(posts_dir) / f"{parse_date(date).isoformat()}-{topic}")
     settings = settings or load_settings()
     day = parse_date(date)
     path = Path(topics_file) if topics_file else find_topics_file()

@@ -16,7 +16,7 @@ from .config import load_labels
 from .records import Digest, Entry, Summary
 from .summarise import split_sentences
 from .text import cut_text, escape_md, fence, link, paper_anchor, strip_latex
-from .vocab import family_label, find_concepts, query_terms
+from .vocab import family_name, find_concepts, query_terms
 
 LABELS = load_labels("post")  # data/labels.yml
 
@@ -283,7 +283,7 @@ def render_today(digest: Digest, topic: frozenset[str]) -> list[str]:
         return [words["one_paper"]]
     papers = {"papers": words["col_papers"]}
     methods = trends.method_table(digest)
-    methods["family"] = [family_label(f, digest.language) for f in methods["family"]]
+    methods["family"] = [family_name(f, digest.language) for f in methods["family"]]
     affiliations = trends.affiliation_table(digest, top=50)
     known = sum(bool(trends.affiliations_of(e)) for e in digest.entries)
     parts = [

@@ -31,7 +31,7 @@ import nbformat
 import pypandoc
 import yaml
 
-from .config import PaperpressError
+from .config import PaperpressError, load_labels
 from .text import fence, quote_attribute
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,9 @@ LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # terminal colours in tracebacks
 SHORTCODE = re.compile(r"\{\{<.*?>\}\}", re.DOTALL)
+SITE_LABELS = load_labels("site")  # data/labels.yml: the preview's own words, in the site's language
+# The navbar of a _quarto.yml without one (Quarto shows none then; the preview keeps its pages reachable).
+DEFAULT_NAVBAR = (("index.html", "Home"), ("topics.html", "Topics"), ("trends.html", "Trends"), ("about.html", "About"))
 
 
 @dataclass(frozen=True)
@@ -164,18 +167,26 @@ def write_preview(root: Path, site: Path) -> None:
         list(pool.map(lambda page: write_notebook_page(page, site, config, shown, toc_depth(project, page)), pages))
     posts = sort_pages([p for p in pages if p.section == "posts"])
     trends = sort_pages([p for p in pages if p.section == "trends"])
-    write_qmd_page(root / "index.qmd", site / "index.html", config, shown, render_listing(posts, shown))
-    topics_html = render_topic_pages(root) + render_topics(posts, trends, shown)
-    write_qmd_page(root / "topics.qmd", site / "topics.html", config, shown, topics_html)
+    words = site_words(config)
+    write_qmd_page(root / "index.qmd", site / "index.html", config, shown, render_listing(posts, shown, words["no_posts"]))
+    topics = render_topics(trends, find_listing(qmds["topics"], "topics"), shown, words["no_topics"])
+    write_qmd_page(root / "topics.qmd", site / "topics.html", config, shown, topics + render_topic_pages(root))
     write_qmd_page(root / "about.qmd", site / "about.html", config, shown, "")
-    trends_list = render_listing(trends, shown) if trends else '<p class="listing-empty">No trends pages yet.</p>'
+    trends_list = render_listing(trends, shown, words["no_trends"])
     write_qmd_page(root / "trends.qmd", site / "trends.html", config, shown, trends_list)
     write_generated_pages(root, site, config, posts)
 
 
+def site_words(config: dict[str, Any]) -> dict[str, str]:
+    """The preview's own words in the site's language (`lang` of _quarto.yml): Chinese for zh*, else English."""
+    return SITE_LABELS["zh" if str(config["lang"]).lower().startswith("zh") else "en"]
+
+
 def list_fields(meta: dict[str, Any]) -> list[str]:
-    """The Markdown strings of a page's front matter (title, subtitle, description, categories)."""
-    return [str(meta[key]) for key in TEXT_FIELDS if meta.get(key)] + list_categories(meta)
+    """The Markdown strings of a page's front matter (title, subtitle, description, categories, a trends page's
+    topic-* fields, which the Topics listing shows as Markdown as Quarto's table listing does)."""
+    topic = [str(value) for key, value in meta.items() if str(key).startswith("topic-") and isinstance(value, str)]
+    return [str(meta[key]) for key in TEXT_FIELDS if meta.get(key)] + list_categories(meta) + topic
 
 
 def render_fields(texts: Iterable[str]) -> Shown:
@@ -204,8 +215,8 @@ def convert_fields(texts: list[str], to: str) -> list[str]:
     return parts
 
 
-def read_config(root: Path) -> dict[str, str]:
-    """Read the site title, description, language and address from _quarto.yml."""
+def read_config(root: Path) -> dict[str, Any]:
+    """Read the site title, description, language, address and navbar (href, text pairs) from _quarto.yml."""
     data = read_yaml(root / "_quarto.yml")
     website = data.get("website") or {}
     return {
@@ -214,7 +225,27 @@ def read_config(root: Path) -> dict[str, str]:
         "lang": clean_lang(data.get("lang")),
         "site-url": str(website.get("site-url") or ""),
         "today": "yes" if (root / "today.qmd").is_file() else "",  # written by `paperpress pages`: no link without it
+        # The today page is written by `paperpress pages`: no navbar link while it is missing.
+        "navbar": tuple(item for item in read_navbar(website)
+                        if item[0] != "today.html" or (root / "today.qmd").is_file()),
     }
+
+
+def read_navbar(website: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The navbar's left items as (href of the rendered page, text); the default four when there is none."""
+    items = ((website.get("navbar") or {}).get("left") or []) if isinstance(website.get("navbar"), dict) else []
+    found = []
+    for item in items:
+        if isinstance(item, dict) and item.get("href"):
+            href = re.sub(r"\.(qmd|ipynb|md)$", ".html", str(item["href"]))
+            found.append((href, str(item.get("text") or Path(href).stem)))
+    return tuple(found) or DEFAULT_NAVBAR
+
+
+def render_navbar(config: dict[str, Any], root: str) -> str:
+    """The preview's navbar links (text escaped: _quarto.yml is ours, but a page never trusts text)."""
+    return "\n".join(f'<a href="{html.escape(root + quote(href))}">{html.escape(text)}</a>'
+                     for href, text in config["navbar"] if "://" not in href)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -519,9 +550,8 @@ def markdown_fields(meta: dict[str, Any]) -> dict[str, Any]:
 
 def page_variables(meta: dict[str, Any], config: dict[str, str], root: str, shown: Shown) -> dict[str, str]:
     """Template variables (inserted verbatim, so escaped or validated here)."""
-    variables = {"root": root, "generator": GENERATOR, "lang": clean_lang(meta.get("lang") or config["lang"])}
-    if config.get("today"):
-        variables["today"] = "yes"
+    variables = {"root": root, "generator": GENERATOR, "lang": clean_lang(meta.get("lang") or config["lang"]),
+                 "navbar": render_navbar(config, root), "footer": site_words(config)["footer"]}
     date = format_date(meta.get("date"))
     if ISO_DATE.match(date):
         variables["date-iso"] = date[:10]
@@ -580,10 +610,10 @@ def write_qmd_page(source: Path, target: Path, config: dict[str, str], shown: Sh
     target.write_text(html_page, encoding="utf-8")
 
 
-def render_listing(pages: list[Page], shown: Shown) -> str:
-    """HTML of the home listing: one item per post, newest first."""
+def render_listing(pages: list[Page], shown: Shown, empty: str = "No posts yet.") -> str:
+    """HTML of a listing (the home page's posts, the trends pages): one item per page, newest first."""
     if not pages:
-        return '<p class="listing-empty">No posts yet.</p>'
+        return f'<p class="listing-empty">{html.escape(empty)}</p>'
     return '<div class="listing">\n' + "\n".join(render_listing_item(page, shown) for page in pages) + "\n</div>"
 
 
@@ -626,43 +656,44 @@ def find_listing_image(page: Page) -> str | None:
     return f"{page.section}/{quote(page.folder.name)}/{quote(value)}"
 
 
-def category_id(category: str) -> str:
-    """The HTML id of a category's section on the topics page."""
-    return "category-" + "-".join(category.split())
-
-
 def render_category_link(category: str, shown: Shown) -> str:
-    """A category as a link to its section of the topics page."""
-    href = "topics.html#" + quote(category_id(category), safe="")
-    return f'<a class="category" href="{html.escape(href)}">{shown.html[category]}</a>'
+    """A category of a listing item (a filter in Quarto's listing, which needs its script: plain text here)."""
+    return f'<span class="category">{shown.html[category]}</span>'
 
 
-def render_topics(posts: list[Page], trends: list[Page], shown: Shown) -> str:
-    """HTML of the topics page: posts grouped by category (newest first), then trends pages."""
-    categories = sorted({c for page in posts for c in list_categories(page.meta)})
-    sections = [render_category(c, [p for p in posts if c in list_categories(p.meta)], shown) for c in categories]
-    if not sections:
-        sections.append('<p class="listing-empty">No posts yet.</p>')
-    if trends:
-        sections.append(render_category_section("trends", "Trends", trends, shown))
-    return "\n".join(sections)
+def find_listing(meta: dict[str, Any], listing_id: str) -> dict[str, Any]:
+    """A page's listing options: its only listing, or the one with this id when it has several ({} when none)."""
+    listing = meta.get("listing")
+    if isinstance(listing, dict):
+        return listing
+    found = [item for item in listing or [] if isinstance(item, dict) and item.get("id") == listing_id]
+    return found[0] if found else {}
 
 
-def render_category(category: str, pages: list[Page], shown: Shown) -> str:
-    """One category's section of the topics page."""
-    return render_category_section(category_id(category), shown.html[category], pages, shown)
-
-
-def render_category_section(anchor: str, heading: str, pages: list[Page], shown: Shown) -> str:
-    """A heading (HTML) and a date/title table of pages."""
-    rows = "\n".join(
-        f'<tr><td>{html.escape(p.date)}</td><td><a href="{html.escape(p.href)}">{show_title(p, shown)}</a></td></tr>'
-        for p in pages
-    )
-    return (
-        f'<section class="topic" id="{html.escape(anchor)}">\n<h2>{heading}</h2>\n'
-        f"<table>\n<thead><tr><th>Date</th><th>Title</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n</section>"
-    )
+def render_topics(trends: list[Page], listing: dict[str, Any], shown: Shown, empty: str) -> str:
+    """HTML of the Topics page: topics.qmd's table listing of the trends pages (fields, their display names,
+    which fields link to the page, the sort), each value read as Markdown as Quarto's table listing does."""
+    fields = [str(f) for f in listing.get("fields") or ["title"]]
+    names = listing.get("field-display-names") or {}
+    links = set(listing.get("field-links") or ["title"])
+    key = str(listing.get("sort") or "title").split()[0]
+    pages = sorted(trends, key=lambda page: (str(page.meta.get(key) or ""), page.folder.name))
+    if not pages:
+        return f'<p class="listing-empty">{html.escape(empty)}</p>'
+    head = "".join(f"<th>{html.escape(str(names.get(field, field)))}</th>" for field in fields)
+    rows = []
+    for page in pages:
+        cells = []
+        for field in fields:
+            value = page.meta.get(field)
+            text = show_title(page, shown) if field == "title" else (
+                shown.html.get(value, html.escape(value)) if isinstance(value, str) else html.escape("" if value is None else str(value)))
+            if field in links:
+                text = f'<a href="{html.escape(page.href)}">{text}</a>'
+            cells.append(f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<table class="topics">\n<thead><tr>{head}</tr></thead>\n<tbody>\n' + "\n".join(rows)
+            + "\n</tbody>\n</table>")
 
 
 def write_generated_pages(root: Path, site: Path, config: dict[str, str], posts: list[Page]) -> None:

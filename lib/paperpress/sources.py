@@ -11,11 +11,13 @@ from typing import Iterable
 
 from pydantic import ValidationError
 
+from . import query
 from .config import PaperpressError, Settings, Topic
 from .records import Affiliation, Extras, Paper, make_urls
 from .text import clean_text
 
 EMBEDDED_SAMPLE = "metaverse-avatars.jsonl"  # the embedded archive: 37 listed days of 2024 (arXiv metadata, CC0)
+EMBEDDED_TOPIC = "metaverse-avatars"  # whose listings the embedded archive holds (its lines name it 元宇宙/虚拟人)
 # Read as a first page's are (affiliations.parse_pdf_affiliations): marks such as "1Tsinghua University" or
 # "*Google" and edge punctuation trimmed, each name once, at most six; trends normalise them as any other.
 MAX_AFFILIATIONS = 6
@@ -68,8 +70,30 @@ def open_sample(path: str | Path | None):
         raise PaperpressError(f"{path}: cannot read sample file ({exc.strerror})") from exc
 
 
-def read_sample_day(path: str | Path | None, day: dt.date) -> dict[str, tuple[Paper, tuple[Affiliation, ...]]]:
-    """arXiv id → (paper, its affiliations) of what a sample JSONL lists on `day`, in file order, each id once."""
+def belongs_to(obj: dict, paper: Paper, topic: Topic, embedded: bool) -> bool:
+    """Whether a sample listing is the topic's: it names the topic, or the topic's query (and categories) find it.
+
+    A listing that names its topic (`topic`: slug or name; the embedded archive's are metaverse-avatars')
+    belongs to that topic; any other listing is kept only where arXiv's search for the topic would find it.
+    """
+    named = EMBEDDED_TOPIC if embedded else obj.get("topic")
+    if named in (topic.slug, topic.name):
+        return True
+    if topic.categories and paper.categories and not set(topic.categories) & set(paper.categories):
+        return False
+    try:
+        return query.match_paper(topic.query, paper.title, paper.authors, paper.abstract, paper.comment or "",
+                                 paper.categories)
+    except query.QueryError as exc:
+        raise PaperpressError(f"topic {topic.slug}: {exc}") from None
+
+
+def read_sample_day(path: str | Path | None, day: dt.date,
+                    topic: Topic | None = None) -> dict[str, tuple[Paper, tuple[Affiliation, ...]]]:
+    """arXiv id → (paper, its affiliations) of what a sample JSONL lists on `day`, in file order, each id once.
+
+    With a topic, only the listings that belong to it (belongs_to).
+    """
     found: dict[str, tuple[Paper, tuple[Affiliation, ...]]] = {}
     with open_sample(path) as lines:
         for number, line in enumerate(lines, 1):
@@ -84,13 +108,15 @@ def read_sample_day(path: str | Path | None, day: dt.date) -> dict[str, tuple[Pa
             except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValidationError, BadField) as exc:
                 detail = exc if isinstance(exc, BadField) else type(exc).__name__
                 raise PaperpressError(f"{path or EMBEDDED_SAMPLE}: line {number}: not a sample record ({detail})") from exc
+            if topic is not None and not belongs_to(obj, paper, topic, not path):
+                continue
             found.setdefault(paper.arxiv_id, (paper, affiliations))
     return found
 
 
-def read_sample(path: str | Path | None, day: dt.date) -> list[Paper]:
-    """Papers a sample JSONL lists on `day`, in file order, each id once."""
-    return [paper for paper, _ in read_sample_day(path, day).values()]
+def read_sample(path: str | Path | None, day: dt.date, topic: Topic | None = None) -> list[Paper]:
+    """Papers a sample JSONL lists on `day` (the topic's only, when given), in file order, each id once."""
+    return [paper for paper, _ in read_sample_day(path, day, topic).values()]
 
 
 def make_sample_extras(papers: Iterable[Paper], path: str | Path | None, day: dt.date) -> list[Extras]:
@@ -107,7 +133,7 @@ def fetch_papers(source: str, topic: Topic, day: dt.date, settings: Settings, sa
     fetched the whole span once; it keeps exactly what the window's own query would find.
     """
     if source == "sample":
-        return read_sample(sample_path, day)
+        return read_sample(sample_path, day, topic)
     if source != "arxiv":
         raise PaperpressError(f"unknown source '{source}' (use 'sample' or 'arxiv')")
     if window is None:

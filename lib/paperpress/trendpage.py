@@ -14,12 +14,13 @@ from .config import load_labels
 from .text import escape_md
 from .trends import Trends
 from .records import Digest
-from .vocab import family_label, normalise_keyword
+from .vocab import family_name, normalise_keyword
 
 LABELS = load_labels("trends")  # data/labels.yml
 # The comparison's numbers, written beside the trends page and linked from it (a relative link: Quarto copies
 # the files a page's <a href> points to into the site, see quarto-cli src/project/types/website/website-resources.ts).
 DATA_FILE = "trends.json"
+LANGUAGE_NAMES = {"zh": "中文", "en": "English"}  # each language by its own name, as language pickers show them
 
 
 def words_of(t: Trends) -> dict[str, str]:
@@ -34,8 +35,9 @@ def format_changes(table: pd.DataFrame, t: Trends) -> pd.DataFrame:
     """A rising/fading table with the reader's column names: counts, shares, change in points and z beside them."""
     words = words_of(t)
     days = t.window_days
+    terms = [family_name(term, t.language) if kind == "family" else term for term, kind in zip(table["term"], table["kind"])]
     return pd.DataFrame({
-        words["term"]: table["term"],
+        words["term"]: terms,
         words["kind"]: [words[f"k_{trends.TESTED[k]}"] for k in table["kind"]],
         words["now"].format(days=days): table["now"],
         words["share_now"]: table["share now"].map("{:.1f}".format),
@@ -68,20 +70,30 @@ def render_rising_tables(t: Trends, top: int = 10, data_link: str = "") -> list[
     data = trends.changes_data(t)
     if not data["windows"]["before"]["papers"] or not data["windows"]["now"]["papers"]:
         return [f"*{words['no_before'].format(days=t.window_days)}*"]
-    parts = [f"*{describe_test(t)}*"]
+    # One plain sentence says what the lists are; how they are counted and tested is folded away below them.
+    parts = [words["plain"].format(days=t.window_days)]
     rising, fading = trends.rising_terms(t, None, top), trends.fading_terms(t, None, top)
+    details = [describe_test(t)]
     if not len(rising) and not len(fading):
         stat = data["statistic"]
         key = "no_change" if stat["tested"] else "no_tested"
-        parts.append(f"**{words[key].format(tested=stat['tested'], min=stat['min_papers'], needed=stat['needed'] or 0)}**")
+        parts.append(f"**{words['no_change_plain']}**")  # the numbers behind it go into the fold
+        details.insert(0, f"**{words[key].format(tested=stat['tested'], min=stat['min_papers'], needed=stat['needed'] or 0)}**")
     for table, caption, empty in ((rising, "rising", "no_rising"), (fading, "fading", "no_fading")):
         if len(table):
             parts.append(post.render_table(format_changes(table, t), words[caption].format(days=t.window_days)))
         elif len(rising) or len(fading):
             parts.append(f"*{words[empty]}*")
+    parts.append(fold_details(words["details"], "\n\n".join(details)))
     if data_link:
         parts.append(words["data_link"].format(link=data_link))
     return parts
+
+
+def fold_details(summary: str, text: str) -> str:
+    """A folded block (HTML details, which Quarto and the pandoc preview both keep) holding Markdown text."""
+    # Blank lines around the text: pandoc reads Markdown inside an HTML block element only when they are there.
+    return f"<details class=\"statistic\">\n<summary>{summary}</summary>\n\n{text}\n\n</details>"
 
 
 def format_affiliations(table: pd.DataFrame, t: Trends) -> pd.DataFrame:
@@ -171,7 +183,7 @@ def render_post_recent(recent: trends.Trends, language: str) -> list[str]:
         for direction, table in (("rising", trends.rising_terms(recent, None, 10)),
                                  ("fading", trends.fading_terms(recent, None, 10))):
             if len(table):
-                table = table.assign(term=[family_label(t, language) if k == "family" else t
+                table = table.assign(term=[family_name(t, language) if k == "family" else t
                                            for t, k in zip(table["term"], table["kind"])])
                 caption = words_of(recent)[direction].format(days=recent.window_days)
                 tables.append(post.render_table(format_changes(table, recent), caption))
@@ -220,12 +232,12 @@ def read_families(t: Trends, papers: int) -> str:
     families = trends.count_terms(t, "family")
     if not len(families):
         return words["r_no_family"]
-    family, n = families.index[0], int(families.iloc[0])
+    family, n = family_name(families.index[0], t.language), int(families.iloc[0])
     pct = round(100 * n / papers)
     if len(families) == 1:
         return words["r_family_only"].format(family=escape_md(family), n=n, pct=pct)
-    return words["r_family"].format(family=escape_md(family), n=n, pct=pct, second=escape_md(families.index[1]),
-                                    m=int(families.iloc[1]))
+    return words["r_family"].format(family=escape_md(family), n=n, pct=pct,
+                                    second=escape_md(family_name(families.index[1], t.language)), m=int(families.iloc[1]))
 
 
 def read_keywords(t: Trends, top: int = 3) -> str:
@@ -246,7 +258,7 @@ def join_items(items: list[str], words: dict) -> str:
     return words["list_sep"].join(items[:-1]) + words["list_and"] + items[-1]
 
 
-def describe_items(changes: list[dict], words: dict, top: int = 3) -> str:
+def describe_items(changes: list[dict], words: dict, top: int = 3, language: str = "en") -> str:
     """The strongest changes of one direction as a phrase: what, its counts and z; a concept once.
 
     A method tag and the keyword of the same name ("3D Gaussian Splatting") are one finding, named once.
@@ -258,7 +270,8 @@ def describe_items(changes: list[dict], words: dict, top: int = 3) -> str:
         if concept and concept in named:
             continue
         named.add(concept)
-        what = words[f"r_what_{change['kind']}"].format(term=escape_md(change["term"]))
+        term = family_name(change["term"], language) if change["kind"] == "family" else change["term"]
+        what = words[f"r_what_{change['kind']}"].format(term=escape_md(term))
         items.append(words["r_item"].format(what=what, now=change["now"], before=change["before"], z=change["score"]))
     return join_items(items[:top], words)
 
@@ -274,7 +287,7 @@ def read_windows(t: Trends) -> str:
     clauses = []
     for direction in ("rising", "fading"):
         if data[direction]:
-            clauses.append(words[f"r_{direction}"].format(items=describe_items(data[direction], words)))
+            clauses.append(words[f"r_{direction}"].format(items=describe_items(data[direction], words, language=t.language)))
     if not clauses:
         key = "r_nothing" if stat["tested"] else "r_none_tested"
         clauses.append(words[key].format(tested=stat["tested"], needed=stat["needed"] or 0, min=stat["min_papers"]))
@@ -358,6 +371,12 @@ def build_front_matter(t: Trends, image: str | None) -> dict:
         "lang": "zh-Hans" if t.language == "zh" else "en",
         "echo": False,  # trends/ has no _metadata.yml: Quarto must not show the code cells
         "toc": True,
+        # The Topics page's table (topics.qmd lists the trends pages): the topic, its language by its own name,
+        # how many posts it has and its latest one (a link from the site's root, where topics.html is).
+        "topic-name": name,
+        "topic-language": LANGUAGE_NAMES[t.language],
+        "topic-posts": len(t.post_dates),
+        "topic-latest": f"[{t.post_dates[-1]}](posts/{t.post_dates[-1]}-{t.topic_slug}/index.html)",
     }
     if image:  # the families chart: its alt text describes it for the listing's thumbnail
         matter["image"] = image

@@ -303,6 +303,16 @@ def period_label(day: pd.Timestamp, freq: str) -> str:
     return day.strftime("%Y-%m-%d" if freq == "W" else "%Y-%m")
 
 
+def quiet_periods(trends: Trends, table: pd.DataFrame) -> list[str]:
+    """The period columns of an over-time table in which the topic has no post at all: "no posts", not 0 papers."""
+    if table.empty or not len(table.columns):
+        return []
+    freq = "W" if len(str(table.columns[0])) == 10 else "M"
+    dates = pd.Series(pd.to_datetime(list(trends.post_dates)), dtype="datetime64[ns]")
+    posted = {period_label(day, freq) for day in period_start(dates, freq)}
+    return [column for column in table.columns if column not in posted]
+
+
 def select_span(frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None = None) -> pd.DataFrame:
     """Rows dated from start to end (both included; None leaves a side open)."""
     if start is None and end is None:

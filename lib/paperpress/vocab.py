@@ -6,7 +6,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from .config import load_labels, read_data
+from .config import read_data
 from .text import EDGE_PUNCT
 
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
@@ -53,6 +53,17 @@ def method_families() -> dict[str, str]:
 def family_order() -> tuple[str, ...]:
     """Families in vocabulary order (charts keep one order and colour per family)."""
     return tuple(dict.fromkeys(m.family for m in load_methods()))
+
+
+@functools.cache
+def family_names() -> dict[str, dict[str, str]]:
+    """Family → its name per language (data/methods.yml `family_names`)."""
+    return read_data("methods.yml").get("family_names") or {}
+
+
+def family_name(family: str, language: str) -> str:
+    """A method family as a page in this language names it (the family itself when the file has no name)."""
+    return family_names().get(family, {}).get(language, family)
 
 
 # --- keywords -------------------------------------------------------------------------------------
@@ -362,6 +373,3 @@ def find_concepts(keywords, topic: frozenset[str] = frozenset()) -> list[str]:
     return found
 
 
-def family_label(family: str, language: str) -> str:
-    """A method family's name in a page's language (data/labels.yml, `families`); unknown ones as they are."""
-    return load_labels("families")[language].get(family, family)
