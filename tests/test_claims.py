@@ -7,7 +7,7 @@ import json
 import pytest
 
 from paperpress import claims
-from paperpress.records import CheckedSummary, Conclusion, DroppedClaim, Entry, Paper, Summary
+from paperpress.records import CheckedSummary, Conclusion, DroppedClaim, Entry, ModelSummary, Paper, Summary
 
 ABSTRACT = (
     "We introduce FastAvatar, built on 3D Gaussian Splatting (3DGS). Existing methods based on neural radiance "
@@ -113,7 +113,7 @@ def test_a_checked_summary_may_keep_no_takeaway_but_a_model_answer_needs_three()
     assert checked.key_takeaways == [] and checked.tldr == ""
     assert [d.field for d in dropped].count("key_takeaways") == 3
     with pytest.raises(ValueError):
-        Summary(tldr="t", key_takeaways=["one"])
+        ModelSummary(tldr="t", key_takeaways=["one"])
 
 
 def test_nothing_dropped_keeps_the_summary_as_written():
