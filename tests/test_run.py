@@ -311,13 +311,14 @@ def test_sample_affiliations_reach_the_tables_and_the_trends(tmp_path):
 
 
 # Latin-script words a zh post may hold besides arXiv's and the model's text: names, not English we wrote.
-NAMES_WE_WRITE = {"Authors", "PDF", "arXiv", "API", "OpenAlex", "Google", "Gemini", "tokens", "max_papers"}
+NAMES_WE_WRITE = {"Authors", "PDF", "RSS", "arXiv", "API", "OpenAlex", "Google", "Gemini", "tokens", "max_papers"}
 
 
 def english_we_wrote() -> set[str]:
-    """Every word of the English labels of a post and of method families (data/labels.yml): the list to scan for."""
+    """Every word of the English labels of a post (data/labels.yml) and of method families (data/methods.yml): the list to scan for."""
     labels = yaml.safe_load((ROOT / "lib" / "paperpress" / "data" / "labels.yml").read_text(encoding="utf-8"))
-    texts = [*labels["post"]["en"].values(), *labels["families"]["en"].values(), *labels["families"]["en"]]
+    families = yaml.safe_load((ROOT / "lib" / "paperpress" / "data" / "methods.yml").read_text(encoding="utf-8"))["family_names"]
+    texts = [*labels["post"]["en"].values(), *(names["en"] for names in families.values()), *families]
     words = {w for text in texts for w in re.findall(r"[A-Za-z][A-Za-z_-]+", re.sub(r"\{[^}]*\}", " ", text))}
     return words - NAMES_WE_WRITE - {"arXiv", "md"}
 

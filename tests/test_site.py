@@ -228,7 +228,8 @@ def test_topics_and_about_pages(built):
 def test_the_site_pages_follow_the_sites_language(built):
     """lang: zh in _quarto.yml: the navbar and the site's own pages are Chinese (names and code excepted)."""
     allowed = {"paperpress", "arXiv", "papermill", "Quarto", "pandoc", "quarto", "render", "NeRF", "diffusion",
-               "digest", "json", "trends", "topics", "yml", "posts", "index", "ipynb", "mailing", "Trends", "avatars"}
+               "digest", "json", "trends", "topics", "yml", "posts", "index", "ipynb", "mailing", "Trends", "avatars",
+               "RSS"}  # the feed format's name
     for name in ("index.html", "about.html", "topics.html", "trends.html"):
         page = (built / "_site" / name).read_text(encoding="utf-8")
         assert '<html lang="zh">' in page
