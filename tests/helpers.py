@@ -67,9 +67,14 @@ def files_holding(folder: Path, secret: str) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes())
 
 
+CALLER_SETTINGS = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "PAPERPRESS_MODEL",
+                   "OPENALEX_API_KEY")
+
+
 def run_cli(project: Path, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `paperpress ARGS` in the project folder, as a user would."""
-    full_env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    # A developer's own keys and model settings never reach a test's run: each test sets what it needs.
+    full_env = {k: v for k, v in os.environ.items() if k not in CALLER_SETTINGS and not k.startswith(("SMTP_", "PAPERPRESS_MAIL_TO"))}
     full_env.update(env or {})
     return subprocess.run([str(BIN / "paperpress"), *args], cwd=project, env=full_env,
                           capture_output=True, text=True, timeout=timeout)

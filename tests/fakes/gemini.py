@@ -123,7 +123,39 @@ class State:
     max_in_flight: int = 0
 
 
-class FakeGemini:
+class Scripted:
+    """Scripting and inspection shared by the model fakes (FakeGemini, FakeOpenAI): their `state` holds a lock,
+    per-paper scripts, a queue, the request log and the in-flight high-water mark."""
+
+    state: Any
+
+    def script(self, arxiv_id: str, *replies: Any) -> None:
+        """Replies for the next requests about this paper (bare id, no version), in order."""
+        with self.state.lock:
+            self.state.scripts[arxiv_id].extend(replies)
+
+    def queue(self, *replies: Any) -> None:
+        """Replies for the next requests, whatever the paper (used before per-paper scripts)."""
+        with self.state.lock:
+            self.state.queued.extend(replies)
+
+    @property
+    def requests(self) -> list:
+        """A copy of the request log, in arrival order."""
+        with self.state.lock:
+            return list(self.state.requests)
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests the fake was holding at once."""
+        return self.state.max_in_flight
+
+    def count(self, status: int | None = None) -> int:
+        """How many requests were answered (with this status)."""
+        return sum(1 for r in self.requests if status is None or r.status == status)
+
+
+class FakeGemini(Scripted):
     """A threaded HTTP server on 127.0.0.1 answering POST /v1*/models/{model}:generateContent."""
 
     def __init__(self, latency: float = 0.0, rpm: int | None = None, window: float = 60.0, rpd: int | None = None,
@@ -255,32 +287,7 @@ class FakeGemini:
         """
         return Reply(status=400, body=error_body(400, "FAILED_PRECONDITION", "User location is not supported for the API use."))
 
-    def script(self, arxiv_id: str, *replies: Reply) -> None:
-        """Replies for the next requests about this paper (bare id, no version), in order."""
-        with self.state.lock:
-            self.state.scripts[arxiv_id].extend(replies)
-
-    def queue(self, *replies: Reply) -> None:
-        """Replies for the next requests, whatever the paper (used before per-paper scripts)."""
-        with self.state.lock:
-            self.state.queued.extend(replies)
-
     # -- inspection --------------------------------------------------------------------------
-
-    @property
-    def requests(self) -> list[FakeRequest]:
-        """A copy of the request log, in arrival order."""
-        with self.state.lock:
-            return list(self.state.requests)
-
-    @property
-    def max_in_flight(self) -> int:
-        """The most requests the fake was holding at once."""
-        return self.state.max_in_flight
-
-    def count(self, status: int | None = None) -> int:
-        """How many requests were answered (with this status)."""
-        return sum(1 for r in self.requests if status is None or r.status == status)
 
     def reset(self) -> None:
         """Forget requests, scripts, the rate window and the day's count (not the papers)."""

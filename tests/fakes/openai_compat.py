@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable
 
-from tests.fakes.gemini import FakePaper, compose_answer, count_tokens, cut_to_tokens, find_arxiv_id
+from tests.fakes.gemini import FakePaper, Scripted, compose_answer, count_tokens, cut_to_tokens, find_arxiv_id
 
 FAKE_OPENAI_KEY = "sk-fake-openai-key-0000-do-not-leak"
 MODES = ("openai", "deepseek", "local")
@@ -104,7 +104,7 @@ class State:
     max_in_flight: int = 0
 
 
-class FakeOpenAI:
+class FakeOpenAI(Scripted):
     """A threaded HTTP server on 127.0.0.1 answering POST /v1/chat/completions."""
 
     def __init__(self, mode: str = "openai", latency: float = 0.0, rpm: int | None = None, window: float = 60.0,
@@ -188,32 +188,7 @@ class FakeOpenAI:
         kind = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error"}.get(status, "server_error")
         return Reply(status=status, body=error_body(message or DEFAULT_MESSAGES.get(status, f"HTTP {status}"), kind))
 
-    def script(self, arxiv_id: str, *replies: Reply) -> None:
-        """Replies for the next requests about this paper (bare id), in order."""
-        with self.state.lock:
-            self.state.scripts[arxiv_id].extend(replies)
-
-    def queue(self, *replies: Reply) -> None:
-        """Replies for the next requests, whatever the paper (used before per-paper scripts)."""
-        with self.state.lock:
-            self.state.queued.extend(replies)
-
     # -- inspection --------------------------------------------------------------------------
-
-    @property
-    def requests(self) -> list[FakeRequest]:
-        """A copy of the request log, in arrival order."""
-        with self.state.lock:
-            return list(self.state.requests)
-
-    @property
-    def max_in_flight(self) -> int:
-        """The most requests the fake was holding at once."""
-        return self.state.max_in_flight
-
-    def count(self, status: int | None = None) -> int:
-        """How many requests were answered (with this status)."""
-        return sum(1 for r in self.requests if status is None or r.status == status)
 
     def reset(self) -> None:
         """Forget requests, scripts, the rate window and counters (not the papers)."""
