@@ -341,12 +341,18 @@ def complete_posts(args: argparse.Namespace, slug: str, since: float) -> int:
 
 def run_all_topics(args: argparse.Namespace) -> int:
     """`paperpress run --all-topics`: each topic in turn; one topic's failure does not stop the others."""
+    return for_each_topic(list(load_topics(args.topics_file)), "",
+                          lambda slug: run_topic(argparse.Namespace(**{**vars(args), "topic": slug})))
+
+
+def for_each_topic(slugs: list[str], what: str, work) -> int:
+    """work(slug) for each topic in turn, the worst exit code; a topic's error is said and does not stop the others."""
     worst = EXIT_OK
-    for slug in load_topics(args.topics_file):
+    for slug in slugs:
         try:
-            code = run_topic(argparse.Namespace(**{**vars(args), "topic": slug}))
+            code = work(slug)
         except PaperpressError as exc:
-            print(f"paperpress: error: {slug}: {exc}", file=sys.stderr)
+            print(f"paperpress: error: {what}{slug}: {exc}", file=sys.stderr)
             code = EXIT_USAGE
         worst = max(worst, code, key=SEVERITY.index)
     return worst
@@ -379,17 +385,10 @@ def mail_topics(slugs: list[str], args: argparse.Namespace, mail_settings) -> in
     """Mail each topic in turn; one topic's failure does not stop the others."""
     from . import mailout
 
-    topics, settings, worst = load_topics(args.topics_file), load_settings(), EXIT_OK
-    for slug in slugs:
-        try:
-            code = mailout.mail_topic(find_topic(topics, slug, args.topics_file), settings, mail_settings,
-                                      args.posts_dir, getattr(args, "mail_date", "") or "",
-                                      getattr(args, "dry_run", False), getattr(args, "out", ".paperpress/mail"))
-        except PaperpressError as exc:
-            print(f"paperpress: error: mail for {slug}: {exc}", file=sys.stderr)
-            code = EXIT_USAGE
-        worst = max(worst, code, key=SEVERITY.index)
-    return worst
+    topics, settings = load_topics(args.topics_file), load_settings()
+    return for_each_topic(slugs, "mail for ", lambda slug: mailout.mail_topic(
+        find_topic(topics, slug, args.topics_file), settings, mail_settings, args.posts_dir,
+        getattr(args, "mail_date", "") or "", getattr(args, "dry_run", False), getattr(args, "out", ".paperpress/mail")))
 
 
 def mail_command(args: argparse.Namespace) -> int:
