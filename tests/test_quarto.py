@@ -15,11 +15,11 @@ import lxml.html
 import pytest
 import yaml
 
-from .helpers import ROOT
+from .helpers import BIN, ROOT
 from .quarto_checks import check_site, code_shown, find_warnings, images_without_alt, listed_posts, missing_from_toc, read_page
 
 QUARTO = os.environ.get("QUARTO", "")
-SITE_FILES = ("_quarto.yml", "index.qmd", "about.qmd", "topics.qmd", "trends.qmd", "posts/_metadata.yml")
+SITE_FILES = ("_quarto.yml", "index.qmd", "about.qmd", "topics.qmd", "trends.qmd", "posts/_metadata.yml", "topics.yml")
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,9 @@ def quarto_site(demo_site, tmp_path_factory):
         shutil.copytree(project / section, site / section, ignore=shutil.ignore_patterns("_site", ".*"))
     for name in SITE_FILES:  # the repository's own site files, as a checkout has them
         shutil.copyfile(ROOT / name, site / name)
+    # As the workflow does: the topic pages (with their feeds) and the today page first, then Quarto.
+    pages = subprocess.run([str(BIN / "paperpress"), "pages"], cwd=site, capture_output=True, text=True, timeout=300)
+    assert pages.returncode == 0, pages.stderr
     done = subprocess.run([QUARTO, "render"], cwd=site, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     return site, done.stdout + done.stderr
@@ -49,13 +52,17 @@ def test_the_demo_renders_clean_with_quarto(quarto_site):
 def test_quarto_shows_the_topics_and_the_trends_page_in_their_languages(quarto_site):
     site, _ = quarto_site
     topics = read_page(site / "_site" / "topics.html")
-    assert [a.text_content().strip() for a in topics.xpath('//nav//a[contains(@class, "nav-link")]')][:4] == \
-        ["首页", "主题", "趋势", "关于"]
-    rows = topics.xpath('//table[contains(@class, "quarto-listing-table")]//tbody/tr')
+    assert [a.text_content().strip() for a in topics.xpath('//nav//a[contains(@class, "nav-link")]')][:5] == \
+        ["首页", "今日", "主题", "趋势", "关于"]
+    rows = topics.xpath('//div[@id="listing-topics"]//table[contains(@class, "quarto-listing-table")]//tbody/tr')
     cells = [td.text_content().strip() for td in rows[0].xpath("./td")]
     assert len(rows) == 1 and cells == ["元宇宙/虚拟人", "中文", "37", "2024-12-07", "趋势 · 元宇宙/虚拟人"]
     links = rows[0].xpath(".//a/@href")
     assert all((site / "_site" / h.removeprefix("./")).is_file() for h in links)
+    pages = topics.xpath('//div[@id="listing-topic-pages"]//table[contains(@class, "quarto-listing-table")]//tbody/tr')
+    assert len(pages) == 1 and pages[0].xpath(".//a/@href")[0].endswith("topics/metaverse-avatars.html")
+    feed = (site / "_site" / "topics" / "metaverse-avatars.xml").read_text(encoding="utf-8")
+    assert feed.count("<item>") == 20  # the topic's own feed: its newest posts, as many as a Quarto feed holds (items: 20)
     trends = read_page(site / "_site" / "trends" / "metaverse-avatars" / "index.html")
     alts = [img.get("alt") for img in trends.xpath("//main//img")]
     assert any("三维表示: 6, 无推送, 无推送, 6" in a for a in alts)  # February and March: no posts, not 0

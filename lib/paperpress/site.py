@@ -753,8 +753,6 @@ def render_topic_pages(root: Path) -> str:
     for path, meta in sorted(pages, key=lambda item: shown.plain.get(str(item[1].get("title") or ""), item[0].stem)):
         href, feed = (html.escape(f"topics/{quote(path.stem)}.{kind}") for kind in ("html", "xml"))
         title = shown.html.get(str(meta.get("title") or ""), html.escape(path.stem))
-        description = shown.html.get(str(meta.get("description") or ""), "")
-        rows.append(f'<tr><td><a href="{href}">{title}</a></td><td>{description}</td>'
-                    f'<td><a class="feed" href="{feed}">RSS</a></td></tr>')
+        rows.append(f'<tr><td><a href="{href}">{title}</a></td><td><a class="feed" href="{feed}">RSS</a></td></tr>')
     return ('<section class="topic-pages" id="topic-pages-list">\n<table>\n<tbody>\n' + "\n".join(rows)
             + "\n</tbody>\n</table>\n</section>\n")
