@@ -287,13 +287,7 @@ CONCLUSION = ("significance", "innovation", "performance", "workload")
 def check_prose(field: str, text: str, source: Source, dropped: list[DroppedClaim]) -> str:
     """A prose field without its unsupported sentences (each recorded in dropped)."""
     sentences = split_sentences(text)
-    kept = []
-    for sentence in sentences:
-        reasons = find_unsupported(sentence, source)
-        if reasons:
-            dropped.append(DroppedClaim(field=field, text=sentence, reason="; ".join(reasons)))
-        else:
-            kept.append(sentence)
+    kept = check_items(field, sentences, source, dropped)
     return join_sentences(kept) if len(kept) < len(sentences) else text
 
 

@@ -224,7 +224,6 @@ def read_config(root: Path) -> dict[str, Any]:
         "description": str(website.get("description") or ""),
         "lang": clean_lang(data.get("lang")),
         "site-url": str(website.get("site-url") or ""),
-        "today": "yes" if (root / "today.qmd").is_file() else "",  # written by `paperpress pages`: no link without it
         # The today page is written by `paperpress pages`: no navbar link while it is missing.
         "navbar": tuple(item for item in read_navbar(website)
                         if item[0] != "today.html" or (root / "today.qmd").is_file()),

@@ -105,18 +105,14 @@ def format_affiliations(table: pd.DataFrame, t: Trends) -> pd.DataFrame:
     return table.rename(columns=names)
 
 
-def render_affiliation_tables(t: Trends, recent: bool = False, top: int = 10) -> list[str]:
-    """Top affiliations (and, on the trends page, countries), or a line saying none are known."""
+def render_affiliation_tables(t: Trends, top: int = 10) -> list[str]:
+    """Top affiliations and countries of the whole archive, or a line saying none are known."""
     words = words_of(t)
-    table = trends.top_affiliations(t, top, recent=recent)
+    table = trends.top_affiliations(t, top)
     if not len(table):
         return [f"*{words['no_affiliations']}*"]
-    caption = words["affiliations"] + (f" ({words['recent'].format(days=t.window_days)})" if recent else "")
-    parts = [post.render_table(format_affiliations(table, t), caption)]
-    if not recent:
-        countries = trends.top_countries(t, top).rename(columns={"country": words["country"], "papers": words["papers_col"]})
-        parts.append(post.render_table(countries, words["countries"]))
-    return parts
+    countries = trends.top_countries(t, top).rename(columns={"country": words["country"], "papers": words["papers_col"]})
+    return [post.render_table(format_affiliations(table, t), words["affiliations"]), post.render_table(countries, words["countries"])]
 
 
 # --- a post's archive section ---------------------------------------------------------------------
@@ -134,29 +130,12 @@ def render_recent_heading(t: Trends) -> str:
     return f"{heading}\n\n{words['recent_counts'].format(posts=posts, papers=papers)}"
 
 
-def show_recent_families(t: Trends, output_dir: str = "") -> None:
-    """Notebook cell: the archive section's heading and its method families per week (a note on a first post)."""
-    parts: list = [render_recent_heading(t)]
-    if t.earlier_posts:
-        parts.append(charts.plot_families(t, output_dir, recent=True))
-    post.show_parts(parts, output_dir)
-
-
-def show_affiliations(t: Trends, output_dir: str = "", recent: bool = False) -> None:
-    """Notebook cell: top affiliations (the post's window, or the whole archive with a chart and countries)."""
-    if recent and not t.earlier_posts:
-        return  # the first post's note already says why there is no archive section
-    parts: list = [] if recent else [f"## {words_of(t)['affiliations']}"]
-    has_data = bool(len(trends.top_affiliations(t, 1, recent=recent)))
-    if has_data and not recent:
+def show_affiliations(t: Trends, output_dir: str = "") -> None:
+    """Notebook cell: top affiliations of the whole archive, with a chart and countries."""
+    parts: list = [f"## {words_of(t)['affiliations']}"]
+    if len(trends.top_affiliations(t, 1)):
         parts.append(charts.plot_affiliations(t, output_dir))
-    post.show_parts(parts + render_affiliation_tables(t, recent), output_dir)
-
-
-def show_rising_terms(t: Trends, output_dir: str = "") -> None:
-    """Notebook cell: rising and fading terms with their counts and z (nothing on a first post)."""
-    if t.earlier_posts:
-        post.show_parts(render_rising_tables(t), output_dir)
+    post.show_parts(parts + render_affiliation_tables(t), output_dir)
 
 
 def show_post_trends(digest: Digest, recent: trends.Trends | None = None, output_dir: str = "") -> None:
