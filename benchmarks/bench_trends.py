@@ -9,7 +9,8 @@ allocations during the case (tracemalloc, in a second fresh run so that tracing 
   read      archive.load_archive: parse and validate every sidecar of the topic (the floor)
   tables    read + normalise + every table of the page (families, papers, keywords, the comparison of the
             two windows with its statistic, affiliations, countries) + the reading of the numbers
-  page      tables + every chart rendered to PNG + trends.json + the HTML tables: all the trends notebook does
+  page      all the trends notebook does: its code cells run in order in this process (no kernel), writing the
+            charts, trends.json and the front matter to a folder and collecting the Markdown they show
   papermill publish.build_trends_page end to end (kernel start, notebook, publish), for reference
 
 Target: the page (in-process) costs at most 1.8× reading the sidecars (medians of --repeat runs). Exit 1 when it
@@ -53,18 +54,32 @@ def run_tables():
             trends.changes_data(t), trends.rising_terms(t), trends.fading_terms(t), trends.top_affiliations(t),
             trends.top_countries(t), trendpage.render_reading(t)], t
 
+# The page: the code cells of notebooks/trends.ipynb run here, in order, as papermill would run them (its
+# parameters cell, then the values it injects), without a kernel; what the cells display is collected.
+import nbformat, tempfile
+from IPython import display as shown_by
+CELLS = [c.source for c in nbformat.read("notebooks/trends.ipynb", as_version=4).cells if c.cell_type == "code"]
+OUT = tempfile.mkdtemp(prefix="page-", dir=".")  # inside the throwaway project
+SHOWN = []
+shown_by.display = lambda *objects, **_kw: SHOWN.extend(objects)
+
 def run_page():
-    _tables, t = run_tables()
-    pngs = [charts.plot_families(t), charts.plot_papers(t), charts.plot_keyword_trend(t), charts.plot_rising(t),
-            charts.plot_affiliations(t)]
-    return pngs, trendpage.dump_data(t), trendpage.render_rising_tables(t), trendpage.render_affiliation_tables(t)
+    scope = {}
+    for n, source in enumerate(CELLS):
+        exec(source, scope)
+        if n == 0:
+            scope.update(topic=slug, topics_file="topics.yml", posts_dir=posts, output_dir=OUT)
+    return scope["t"]
 
 def run_digest():  # not timed: one hash of every output of the page, to check that a faster page is the same page
-    import hashlib
-    pngs, data, rising, affiliations = run_page()
-    blob = b"".join(c.png + c.alt.encode() for c in pngs) + json.dumps(data, sort_keys=True).encode()
-    tables = json.dumps([rising, affiliations], default=str).encode()
-    print(json.dumps({"sha256": hashlib.sha256(blob + tables).hexdigest()}))
+    import hashlib, pathlib
+    run_page()
+    digest = hashlib.sha256()
+    for path in sorted(pathlib.Path(OUT).rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(OUT)).encode() + b"\0" + path.read_bytes())
+    digest.update("\n".join(getattr(o, "data", str(o)) for o in SHOWN).encode())
+    print(json.dumps({"sha256": digest.hexdigest(), "shown": len(SHOWN)}))
     sys.exit(0)
 
 case_fn = {"read": run_read, "tables": run_tables, "page": run_page, "digest": run_digest}[case]
@@ -148,10 +163,17 @@ def child_env() -> dict:
     return env
 
 
-def measure(project: Path, case: str, repeat: int) -> tuple[float, float]:
-    """Median seconds over `repeat` fresh runs, and the peak MiB of one traced run."""
-    seconds = statistics.median(run_case(project, case, trace=False)["seconds"] for _ in range(repeat))
-    return seconds, run_case(project, case, trace=True)["peak_mib"]
+def measure(project: Path, cases: tuple[str, ...], repeat: int) -> dict[str, tuple[float, float]]:
+    """Per case: median seconds over `repeat` fresh runs, and the peak MiB of one traced run.
+
+    The cases take turns (read, tables, page, read, …): a shared machine's speed drifts over a minute, and
+    measured one case after the other the drift went into the ratio (1.5× to 2.0× on the same code).
+    """
+    times: dict[str, list[float]] = {case: [] for case in cases}
+    for _ in range(repeat):
+        for case in cases:
+            times[case].append(run_case(project, case, trace=False)["seconds"])
+    return {case: (statistics.median(times[case]), run_case(project, case, trace=True)["peak_mib"]) for case in cases}
 
 
 def measure_papermill(project: Path, repeat: int) -> tuple[float, float]:
@@ -189,7 +211,7 @@ def main() -> int:
             print(out.stdout.strip().splitlines()[-1])
             return 0
         print(f"archive: {args.posts} posts × {args.papers} papers, sidecars {size / 2**20:.1f} MiB")
-        rows = {case: measure(project, case, args.repeat) for case in ("read", "tables", "page")}
+        rows = measure(project, ("read", "tables", "page"), args.repeat)
         if not args.no_papermill:
             rows["papermill (RSS)"] = measure_papermill(project, args.repeat)
     read_s, read_mib = rows["read"]
