@@ -516,3 +516,20 @@ def test_trends_data_is_complete_and_deterministic(archive):
     assert sum(1 for r in data["keywords"] if r["score"] is not None) + sum(
         1 for n in ("methods", "families", "institutions") for r in data[n] if r["score"] is not None) == \
         data["statistic"]["tested"]
+
+
+def test_facts_hold_each_term_once_per_paper_in_the_order_first_seen():
+    columns = trends.Columns()
+    papers = [("2024-04-01", "2404.00001"), ("2024-04-01", "2404.00002"), ("2024-04-02", "2404.00003")]
+    for owner, values in ((0, ["b", "a", "b", "", "c"]), (1, []), (2, ["a", "", "d", "b", "a"])):
+        columns.extend(owner, values)
+    dates, ids = trends.to_dates([d for d, _ in papers]), pd.Series([p for _, p in papers]).array
+    terms = [v.upper() for v in columns.values]  # a term per raw value, as the normalising gives them
+    got = columns.frame(terms, dates, ids)
+    # What pandas gives for the same rows: the reference the integer keys stand in for.
+    rows = pd.DataFrame({"date": dates.take(columns.owners), "paper": [papers[o][1] for o in columns.owners],
+                         "term": terms})
+    expected = rows[rows["term"] != ""].drop_duplicates(["paper", "term"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["term"].tolist() == ["B", "A", "C", "A", "D", "B"]
+    assert trends.Columns().frame([], dates, ids).empty

@@ -129,23 +129,33 @@ class Trends:
 
 
 class Columns:
-    """Growing columns of raw facts (day, paper, value) of one kind: cheaper than a tuple per row."""
+    """Growing columns of raw facts of one kind: the paper's position (in collect_facts' papers) and the value."""
 
     def __init__(self) -> None:
-        self.days: list[str] = []
-        self.papers: list[str] = []
+        self.owners: list[int] = []
         self.values: list = []
 
-    def extend(self, day: str, paper: str, values: list) -> None:
+    def extend(self, owner: int, values: list) -> None:
         """Add one paper's values."""
-        self.days += [day] * len(values)
-        self.papers += [paper] * len(values)
+        self.owners += [owner] * len(values)
         self.values += values
 
-    def frame(self, terms: list) -> pd.DataFrame:
-        """The facts with their counting terms (a term once per paper; empty terms dropped)."""
-        frame = pd.DataFrame({"date": to_dates(self.days), "paper": self.papers, "term": terms})
-        return frame[frame["term"] != ""].drop_duplicates(["paper", "term"]).reset_index(drop=True)
+    def frame(self, terms: list, dates: pd.DatetimeIndex, ids) -> pd.DataFrame:
+        """The facts with their counting terms (a term once per paper, the first time; empty terms dropped).
+
+        dates and ids are the papers' (by position): rows are told apart by integers, not by hashing strings.
+        """
+        if not len(terms):  # the columns an empty archive has always had
+            return pd.DataFrame({"date": to_dates([]), "paper": [], "term": []})
+        codes, names = pd.factorize(pd.Index(terms, dtype=object), use_na_sentinel=False)
+        owners = np.asarray(self.owners, dtype=np.int64)
+        rows = np.flatnonzero(codes != names.get_loc("")) if "" in names else np.arange(len(codes))
+        _, first = np.unique(owners[rows] * max(len(names), 1) + codes[rows], return_index=True)
+        rows = rows[np.sort(first)]
+        # Taken from arrays typed as pandas types whole columns (str), so that no row left keeps it a str column.
+        terms_typed = pd.Series(np.asarray(names, dtype=object)).array
+        return pd.DataFrame({"date": dates.take(owners[rows]), "paper": ids.take(owners[rows]),
+                             "term": terms_typed.take(codes[rows])})
 
 
 def to_dates(days: list[str]) -> pd.DatetimeIndex:
@@ -164,6 +174,7 @@ def collect_facts(archive: Iterable[Digest]) -> tuple[list[tuple[str, str, bool,
 
     Only a summarised paper can have keywords, and only a detailed one (an entry of its post, not one listed
     briefly beyond max_papers) affiliations: each kind's shares are taken of the papers that could have it.
+    Each raw fact names its paper by position in the papers returned.
     """
     papers: dict[str, tuple[str, bool, bool]] = {}
     raw = {kind: Columns() for kind in ("keyword", "method", "affiliation")}
@@ -173,15 +184,17 @@ def collect_facts(archive: Iterable[Digest]) -> tuple[list[tuple[str, str, bool,
             pid = entry.paper.arxiv_id
             if pid in papers:
                 continue  # a paper counts on the day it was first posted
-            papers[pid] = (day, entry.summary is not None, True)
-            if entry.summary:
-                raw["keyword"].extend(day, pid, entry.summary.keywords)
-                raw["method"].extend(day, pid, entry.summary.methods)
-            raw["affiliation"].extend(day, pid, raw_affiliations(entry))
+            owner, summary = len(papers), entry.summary
+            papers[pid] = (day, summary is not None, True)
+            if summary:
+                raw["keyword"].extend(owner, summary.keywords)
+                raw["method"].extend(owner, summary.methods)
+            raw["affiliation"].extend(owner, raw_affiliations(entry))
         for paper in digest.listed:  # beyond max_papers: no summary, no PDF, but counted and method-tagged
             if paper.arxiv_id not in papers:
+                owner = len(papers)
                 papers[paper.arxiv_id] = (day, False, False)
-                raw["method"].extend(day, paper.arxiv_id, tag_methods(f"{paper.title}. {paper.abstract}"))
+                raw["method"].extend(owner, tag_methods(f"{paper.title}. {paper.abstract}"))
     return [(day, pid, summarised, detailed) for pid, (day, summarised, detailed) in papers.items()], raw
 
 
@@ -217,14 +230,15 @@ def build_frames(archive: Iterable[Digest], topic: frozenset[str] = frozenset()
     countries: dict[str, str] = {}
     for raw_value, institution in sorted(institutions.items(), key=lambda kv: str(kv[0])):
         countries[named[raw_value]] = countries.get(named[raw_value]) or institution.country
+    dates, ids = to_dates([p[0] for p in papers]), pd.Series([p[1] for p in papers]).array
     facts = {
-        "keyword": split_keywords(raw["keyword"].frame([keywords[k] for k in raw["keyword"].values]), topic),
-        "method": raw["method"].frame(list(raw["method"].values)),
-        "family": raw["method"].frame([families.get(m, "other") for m in raw["method"].values]),
-        "affiliation": raw["affiliation"].frame([named[a] for a in raw["affiliation"].values]),
-        "country": raw["affiliation"].frame([institutions[a].country for a in raw["affiliation"].values]),
+        "keyword": split_keywords(raw["keyword"].frame([keywords[k] for k in raw["keyword"].values], dates, ids), topic),
+        "method": raw["method"].frame(raw["method"].values, dates, ids),
+        "family": raw["method"].frame([families.get(m, "other") for m in raw["method"].values], dates, ids),
+        "affiliation": raw["affiliation"].frame([named[a] for a in raw["affiliation"].values], dates, ids),
+        "country": raw["affiliation"].frame([institutions[a].country for a in raw["affiliation"].values], dates, ids),
     }
-    paper_frame = pd.DataFrame({"date": to_dates([p[0] for p in papers]), "paper": [p[1] for p in papers],
+    paper_frame = pd.DataFrame({"date": dates, "paper": [p[1] for p in papers],
                                 "summarised": [p[2] for p in papers], "detailed": [p[3] for p in papers]})
     return paper_frame, facts, countries
 
