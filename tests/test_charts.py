@@ -162,3 +162,40 @@ def test_months_without_posts_are_drawn_as_no_posts_not_zero(archive):  # noqa: 
     fig = charts.plot_columns(table, "t", "x", "y", "empty", charts.LABELS["zh"], trends.quiet_periods(t, table))
     assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == ["无推送"]
     assert sum(1 for patch in fig.axes[0].collections if patch.get_hatch() == "///") == 2
+
+
+def heatmap_png(table) -> bytes:
+    """The PNG of a small annotated heatmap."""
+    return charts.render_png(charts.plot_heatmap(table, "Keywords", "month", "keyword", charts.LABELS["en"]))
+
+
+def test_cell_numbers_are_laid_out_once_and_drawn_as_plain_text_would_be(monkeypatch):
+    import matplotlib.text
+    import pandas as pd
+
+    table = pd.DataFrame([[1, 0, 12], [3, 7, 0]], index=["nerf", "3dgs"], columns=["2024-01", "2024-02", "2024-03"])
+    layouts, cell_text = [], charts.CellText
+    real_layout = matplotlib.text.Text._get_layout
+
+    def count_layout(self, renderer):
+        if isinstance(self, cell_text):
+            layouts.append(self.get_text())
+        return real_layout(self, renderer)
+
+    monkeypatch.setattr(matplotlib.text.Text, "_get_layout", count_layout)
+    fast = heatmap_png(table)
+    # The four numbers, each laid out once: when the picture is drawn, not in savefig's layout-only pass.
+    assert sorted(layouts) == ["1", "12", "3", "7"]
+
+    # The same picture with the numbers put in the plain way, ax.text: not one pixel differs.
+    cells = []
+
+    def record(x, y, text, **kw):
+        cells.append((x, y, text, {k: kw[k] for k in ("ha", "va", "fontsize", "color")}))
+        return matplotlib.text.Text(visible=False)
+
+    monkeypatch.setattr(charts, "CellText", record)
+    fig = charts.plot_heatmap(table, "Keywords", "month", "keyword", charts.LABELS["en"])
+    for x, y, text, kw in cells:
+        fig.axes[0].text(x, y, text, in_layout=False, **kw)
+    assert charts.render_png(fig) == fast
