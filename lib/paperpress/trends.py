@@ -152,7 +152,7 @@ class Columns:
         rows = np.flatnonzero(codes != names.get_loc("")) if "" in names else np.arange(len(codes))
         _, first = np.unique(owners[rows] * max(len(names), 1) + codes[rows], return_index=True)
         rows = rows[np.sort(first)]
-        # Taken from arrays typed as pandas types whole columns (str), so that no row left keeps it a str column.
+        # From arrays typed the way pandas types a whole column (str): a frame left with no row keeps its types.
         terms_typed = pd.Series(np.asarray(names, dtype=object)).array
         return pd.DataFrame({"date": dates.take(owners[rows]), "paper": ids.take(owners[rows]),
                              "term": terms_typed.take(codes[rows])})
