@@ -125,9 +125,17 @@ class State:
 
 class Scripted:
     """Scripting and inspection shared by the model fakes (FakeGemini, FakeOpenAI): their `state` holds a lock,
-    per-paper scripts, a queue, the request log and the in-flight high-water mark."""
+    per-paper scripts, a queue, the request log and the in-flight high-water mark; `papers` what the model knows."""
 
     state: Any
+    papers: dict[str, FakePaper]
+
+    def add_paper(self, arxiv_id: str, title: str, abstract: str, **facts: Any) -> FakePaper:
+        """Tell the model about a paper (bare id, no version); see FakePaper for the facts it takes."""
+        paper = FakePaper(arxiv_id, title, abstract, **facts)
+        with self.state.lock:
+            self.papers[arxiv_id] = paper
+        return paper
 
     def script(self, arxiv_id: str, *replies: Any) -> None:
         """Replies for the next requests about this paper (bare id, no version), in order."""
@@ -204,15 +212,6 @@ class FakeGemini(Scripted):
             env |= {"PAPERPRESS_GEMINI_RPM": "0", "PAPERPRESS_GEMINI_TPM": "0", "PAPERPRESS_GEMINI_BACKOFF": "0.01",
                     "PAPERPRESS_GEMINI_RETRY_SCALE": "0.01"}
         return env
-
-    # -- what the model knows ------------------------------------------------------------------
-
-    def add_paper(self, arxiv_id: str, title: str, abstract: str, **facts: Any) -> FakePaper:
-        """Tell the model about a paper (bare id, no version); see FakePaper for the facts it takes."""
-        paper = FakePaper(arxiv_id, title, abstract, **facts)
-        with self.state.lock:
-            self.papers[arxiv_id] = paper
-        return paper
 
     # -- scripting ---------------------------------------------------------------------------
 

@@ -151,13 +151,6 @@ class FakeOpenAI(Scripted):
             env |= {"PAPERPRESS_GEMINI_BACKOFF": "0.01", "PAPERPRESS_GEMINI_RETRY_SCALE": "0.01"}
         return env
 
-    def add_paper(self, arxiv_id: str, title: str, abstract: str, **facts: Any) -> FakePaper:
-        """Tell the model about a paper (bare id, no version); see FakePaper for the facts it takes."""
-        paper = FakePaper(arxiv_id, title, abstract, **facts)
-        with self.state.lock:
-            self.papers[arxiv_id] = paper
-        return paper
-
     # -- scripting ---------------------------------------------------------------------------
 
     @staticmethod
